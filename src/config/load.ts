@@ -1,0 +1,133 @@
+/**
+ * Loading config: file (YAML) → environment → command-line overrides → schema → cross-checks.
+ * Every problem is collected and reported at once as `path: message`; the caller exits with 78.
+ * This module is the only reader of process.env.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { ZodType } from 'zod';
+import { ConfigSchema, type Config } from './schema.js';
+
+export interface Overrides {
+  listen?: string;
+  dataDir?: string;
+  baseUrl?: string;
+  dnsResolver?: string;
+  http01Port?: number;
+  tlsAlpn01Port?: number;
+  logLevel?: string;
+}
+
+export type LoadResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+/** Each connector type's own schema, checked against its `connectors.<name>` section. */
+export type ConnectorSchemas = ReadonlyMap<string, ZodType>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly errors: string[]) {
+    super(`invalid configuration:\n${errors.map((e) => `  ${e}`).join('\n')}`);
+  }
+}
+
+/** Environment variables the gateway reads (documented in docs/configuration.md). */
+export function envOverrides(env: NodeJS.ProcessEnv = process.env): Overrides & { configFile?: string } {
+  const o: Overrides & { configFile?: string } = {};
+  if (env.ACME_GATEWAY_CONFIG) o.configFile = env.ACME_GATEWAY_CONFIG;
+  if (env.ACME_GATEWAY_LISTEN) o.listen = env.ACME_GATEWAY_LISTEN;
+  if (env.ACME_GATEWAY_DATA_DIR) o.dataDir = env.ACME_GATEWAY_DATA_DIR;
+  if (env.ACME_GATEWAY_BASE_URL) o.baseUrl = env.ACME_GATEWAY_BASE_URL;
+  if (env.ACME_GATEWAY_LOG_LEVEL) o.logLevel = env.ACME_GATEWAY_LOG_LEVEL;
+  return o;
+}
+
+export async function loadConfigFile(file: string | undefined): Promise<{ raw: unknown; errors: string[] }> {
+  if (!file) return { raw: {}, errors: [] };
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    return { raw: {}, errors: [`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`] };
+  }
+  try {
+    const raw: unknown = parseYaml(text) ?? {};
+    if (typeof raw !== 'object' || Array.isArray(raw)) return { raw: {}, errors: [`${file}: the top level must be a mapping`] };
+    return { raw, errors: [] };
+  } catch (e) {
+    return { raw: {}, errors: [`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`] };
+  }
+}
+
+function setPath(obj: Record<string, unknown>, keys: string[], value: unknown): void {
+  let cur = obj;
+  for (const k of keys.slice(0, -1)) {
+    const next = cur[k];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) cur[k] = {};
+    cur = cur[k] as Record<string, unknown>;
+  }
+  cur[keys[keys.length - 1] as string] = value;
+}
+
+export function applyOverrides(raw: unknown, o: Overrides): Record<string, unknown> {
+  const copy = structuredClone((raw ?? {}) as Record<string, unknown>);
+  if (o.listen !== undefined) setPath(copy, ['server', 'listen'], o.listen);
+  if (o.baseUrl !== undefined) setPath(copy, ['server', 'baseUrl'], o.baseUrl);
+  if (o.dataDir !== undefined) copy.dataDir = o.dataDir;
+  if (o.dnsResolver !== undefined) setPath(copy, ['validation', 'dnsResolver'], o.dnsResolver);
+  if (o.http01Port !== undefined) setPath(copy, ['validation', 'http01Port'], o.http01Port);
+  if (o.tlsAlpn01Port !== undefined) setPath(copy, ['validation', 'tlsAlpn01Port'], o.tlsAlpn01Port);
+  if (o.logLevel !== undefined) setPath(copy, ['logging', 'level'], o.logLevel);
+  return copy;
+}
+
+function formatPath(p: readonly PropertyKey[]): string {
+  return p.map((k) => String(k)).join('.') || '(top level)';
+}
+
+/** Validates a raw config object; all problems at once. `baseDir` resolves relative paths. */
+export function validateConfig(raw: unknown, connectorSchemas: ConnectorSchemas, baseDir = process.cwd()): LoadResult {
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    return { ok: false, errors: parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`) };
+  }
+  const config = parsed.data;
+  const errors: string[] = [];
+  config.dataDir = path.resolve(baseDir, config.dataDir);
+  if (config.storage.driver === 'sqlite' && config.storage.path) config.storage.path = path.resolve(baseDir, config.storage.path);
+
+  for (const [name, c] of Object.entries(config.connectors)) {
+    const schema = connectorSchemas.get(c.type);
+    if (!schema) {
+      errors.push(`connectors.${name}.type: unknown connector type "${c.type}" (known: ${[...connectorSchemas.keys()].join(', ')})`);
+      continue;
+    }
+    const r = schema.safeParse(c);
+    if (!r.success) for (const i of r.error.issues) errors.push(`connectors.${name}.${formatPath(i.path)}: ${i.message}`);
+    else config.connectors[name] = r.data as typeof c;
+  }
+  for (const [name, p] of Object.entries(config.profiles)) {
+    if (!config.connectors[p.connector]) errors.push(`profiles.${name}.connector: unknown connector "${p.connector}" (configured: ${Object.keys(config.connectors).join(', ') || 'none'})`);
+  }
+  if (!config.profiles[config.defaultProfile]) errors.push(`defaultProfile: no profile named "${config.defaultProfile}"`);
+  if (config.server.baseUrl && !/^https?:\/\//.test(config.server.baseUrl)) errors.push('server.baseUrl: must be an http(s) URL');
+  return errors.length ? { ok: false, errors } : { ok: true, config: deepFreeze(config) };
+}
+
+export async function loadConfig(file: string | undefined, overrides: Overrides, connectorSchemas: ConnectorSchemas): Promise<LoadResult> {
+  const { raw, errors } = await loadConfigFile(file);
+  if (errors.length) return { ok: false, errors };
+  const baseDir = file ? path.dirname(path.resolve(file)) : process.cwd();
+  // dataDir given on the command line is relative to where the command runs, not to the file.
+  const merged = applyOverrides(raw, overrides);
+  if (overrides.dataDir) merged.dataDir = path.resolve(overrides.dataDir);
+  return validateConfig(merged, connectorSchemas, baseDir);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

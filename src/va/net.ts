@@ -1,0 +1,42 @@
+/**
+ * All validation I/O. The default implementation (net-node.ts) is built from config: a DNS server
+ * host:port (never the system resolver when one is set), the http-01 and tls-alpn-01 ports.
+ */
+export interface CaaRecord {
+  critical: number;
+  tag: string;
+  value: string;
+}
+
+export interface HttpResult {
+  status: number;
+  body: Uint8Array;
+  /** The URL finally answered, after redirects. */
+  url: string;
+  /** Every URL fetched, the first one first. */
+  urls: string[];
+  addressUsed: string;
+}
+
+export interface NetClient {
+  /** TXT records, each record's strings joined. Throws NetError on failure (NXDOMAIN gives []). */
+  resolveTxt(name: string, signal: AbortSignal): Promise<string[]>;
+  resolveCaa(name: string, signal: AbortSignal): Promise<CaaRecord[]>;
+  /** A and AAAA records. */
+  resolveAddresses(name: string, signal: AbortSignal): Promise<string[]>;
+  /** GET over plain HTTP to the configured http-01 port, following redirects within limits. */
+  httpGet(url: URL, opts: { maxBytes: number; maxRedirects: number; signal: AbortSignal }): Promise<HttpResult>;
+  /** TLS handshake with ALPN acme-tls/1 to host on the tls-alpn-01 port; the peer's leaf certificate (DER). */
+  tlsAlpnCertificate(address: string, servername: string | undefined, signal: AbortSignal): Promise<Uint8Array>;
+  /** Human-readable description of where lookups go, for validation records. */
+  readonly resolverName: string;
+}
+
+export type NetErrorKind = 'dns' | 'connection' | 'tls' | 'timeout' | 'too-large' | 'redirect';
+
+export class NetError extends Error {
+  override readonly name = 'NetError';
+  constructor(readonly kind: NetErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
