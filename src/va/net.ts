@@ -30,6 +30,8 @@ export interface NetClient {
   tlsAlpnCertificate(address: string, servername: string | undefined, signal: AbortSignal): Promise<Uint8Array>;
   /** Human-readable description of where lookups go, for validation records. */
   readonly resolverName: string;
+  /** The ports connections really go to (80 and 443 in production), for validation records and details. */
+  readonly ports: { readonly http01: number; readonly tlsAlpn01: number };
 }
 
 export type NetErrorKind = 'dns' | 'connection' | 'tls' | 'timeout' | 'too-large' | 'redirect';
