@@ -1,0 +1,38 @@
+/**
+ * The versioned migrations, listed in code so they run the same from `src/` and from the compiled
+ * `dist/` (nothing reads this folder at run time). A new migration gets the next number and a line
+ * in `migrations()`; a shipped migration never changes.
+ */
+import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import { initial } from './001-initial.js';
+
+export type SqlDialectName = 'sqlite' | 'postgres';
+
+/** Migrations by name; Kysely runs them in name order. */
+export function migrations(dialect: SqlDialectName): Record<string, Migration> {
+  return {
+    '001-initial': initial(dialect),
+  };
+}
+
+export function migrationProvider(dialect: SqlDialectName): MigrationProvider {
+  return { getMigrations: () => Promise.resolve(migrations(dialect)) };
+}
+
+/**
+ * Brings the database to the latest version; throws (with the failing migration's error as
+ * `cause`) when one fails. `schema` puts Kysely's bookkeeping tables in that PostgreSQL schema.
+ */
+export async function migrateToLatest(db: Kysely<unknown>, dialect: SqlDialectName, schema?: string): Promise<MigrationResultSet> {
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider(dialect),
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  });
+  const result = await migrator.migrateToLatest();
+  if (result.error !== undefined) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`database migration ${failed} failed`, { cause: result.error });
+  }
+  return result;
+}

@@ -1,0 +1,181 @@
+/**
+ * StoreReader on Kysely, shared by both dialects. Used on the database itself (reads outside a
+ * transaction) and on a transaction (reads inside one).
+ */
+import type { Kysely } from 'kysely';
+import {
+  NotFoundError,
+  type AccountId,
+  type AccountRecord,
+  type AuthzId,
+  type AuthzRecord,
+  type CertificateId,
+  type CertificateRecord,
+  type ChallengeId,
+  type ChallengeRecord,
+  type EabKeyRecord,
+  type OrderId,
+  type OrderRecord,
+  type Page,
+  type StoreReader,
+} from '../store.js';
+import type { Identifier } from '../../protocol/types.js';
+import type { Database } from './schema.js';
+import {
+  decodeOrderCursor,
+  encodeOrderCursor,
+  rowToAccount,
+  rowToCertificate,
+  rowToChallenge,
+  rowToEabKey,
+  rowToOrder,
+  rowsToAuthzs,
+  toMs,
+} from './mapping.js';
+
+function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`page limit must be a positive integer, got ${limit}`);
+}
+
+export class SqlReader implements StoreReader {
+  constructor(protected readonly db: Kysely<Database>) {}
+
+  async getAccount(id: AccountId): Promise<AccountRecord | undefined> {
+    const row = await this.db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && rowToAccount(row);
+  }
+
+  async findAccountByThumbprint(profile: string, thumbprint: string): Promise<AccountRecord | undefined> {
+    const row = await this.db
+      .selectFrom('accounts')
+      .selectAll()
+      .where('profile', '=', profile)
+      .where('jwk_thumbprint', '=', thumbprint)
+      .executeTakeFirst();
+    return row && rowToAccount(row);
+  }
+
+  async getOrder(id: OrderId): Promise<OrderRecord | undefined> {
+    const row = await this.db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && rowToOrder(row);
+  }
+
+  /** Keyset paging on (created_at, id), newest first; the cursor names the last item returned. */
+  async listOrders(accountId: AccountId, cursor: string | null, limit: number): Promise<Page<OrderId>> {
+    checkLimit(limit);
+    let query = this.db.selectFrom('orders').select(['id', 'created_at']).where('account_id', '=', accountId);
+    if (cursor !== null) {
+      const after = decodeOrderCursor(cursor);
+      if (after === undefined) throw new NotFoundError(`order list cursor "${cursor}"`);
+      query = query.where((eb) =>
+        eb.and([
+          eb('created_at', '<=', after.createdAt),
+          eb.or([eb('created_at', '<', after.createdAt), eb('id', '<', after.id)]),
+        ]),
+      );
+    }
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      items: page.map((r) => r.id as OrderId),
+      next: rows.length > limit && last !== undefined ? encodeOrderCursor(last.created_at, last.id) : null,
+    };
+  }
+
+  async getAuthz(id: AuthzId): Promise<AuthzRecord | undefined> {
+    const [authz] = await this.getAuthzs([id]);
+    return authz;
+  }
+
+  /** One query (authorizations joined to their challenges); results follow `ids`, missing ids are left out. */
+  async getAuthzs(ids: readonly AuthzId[]): Promise<AuthzRecord[]> {
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return [];
+    const rows = await this.authzsWithChallenges()
+      .where('a.id', 'in', unique)
+      .orderBy('a.id')
+      .orderBy('c.position')
+      .execute();
+    const byId = new Map(rowsToAuthzs(rows).map((a) => [a.id, a]));
+    return unique.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  /**
+   * RFC 8555 §7.1.4: wildcard and plain authorizations share the identifier value, so both come
+   * back; the caller picks by `wildcard`. Longest-lived first.
+   */
+  async findValidAuthzs(accountId: AccountId, identifier: Identifier, now: Date): Promise<AuthzRecord[]> {
+    const rows = await this.authzsWithChallenges()
+      .where('a.account_id', '=', accountId)
+      .where('a.identifier_type', '=', identifier.type)
+      .where('a.identifier_value', '=', identifier.value)
+      .where('a.status', '=', 'valid')
+      .where('a.expires', '>', toMs(now))
+      .orderBy('a.expires', 'desc')
+      .orderBy('a.id')
+      .orderBy('c.position')
+      .execute();
+    return rowsToAuthzs(rows);
+  }
+
+  async getChallenge(id: ChallengeId): Promise<ChallengeRecord | undefined> {
+    const row = await this.db.selectFrom('challenges').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && rowToChallenge(row);
+  }
+
+  async getCertificate(id: CertificateId): Promise<CertificateRecord | undefined> {
+    const row = await this.db.selectFrom('certificates').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && rowToCertificate(row);
+  }
+
+  async findCertificateBySerial(serial: string): Promise<CertificateRecord | undefined> {
+    const row = await this.db.selectFrom('certificates').selectAll().where('serial', '=', serial).executeTakeFirst();
+    return row && rowToCertificate(row);
+  }
+
+  async getEabKey(kid: string): Promise<EabKeyRecord | undefined> {
+    const row = await this.db.selectFrom('eab_keys').selectAll().where('kid', '=', kid).executeTakeFirst();
+    return row && rowToEabKey(row);
+  }
+
+  async countAccountsForEab(kid: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('accounts')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('eab_kid', '=', kid)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async listDueOrders(now: Date, limit: number): Promise<OrderRecord[]> {
+    checkLimit(limit);
+    const rows = await this.db
+      .selectFrom('orders')
+      .selectAll()
+      .where('next_check_at', 'is not', null)
+      .where('next_check_at', '<=', toMs(now))
+      .orderBy('next_check_at')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map(rowToOrder);
+  }
+
+  private authzsWithChallenges() {
+    return this.db
+      .selectFrom('authorizations as a')
+      .leftJoin('challenges as c', 'c.authz_id', 'a.id')
+      .selectAll('a')
+      .select([
+        'c.id as c_id',
+        'c.type as c_type',
+        'c.token as c_token',
+        'c.status as c_status',
+        'c.validated_at as c_validated_at',
+        'c.error as c_error',
+        'c.validation_record as c_validation_record',
+        'c.updated_at as c_updated_at',
+      ]);
+  }
+}
