@@ -1,0 +1,232 @@
+/**
+ * The built-in CA connector: issues from a local two-level CA, keeps its own records in SQLite,
+ * publishes a CRL and its CA certificates. The default backend of a fresh installation.
+ */
+import {
+  ConnectorError,
+  type CertificateStatus,
+  type Connector,
+  type ConnectorDeps,
+  type ConnectorFactory,
+  type CrlPublisher,
+  type Health,
+  type HealthProbe,
+  type IssueRequest,
+  type Issued,
+  type RequestRef,
+  type RevocationStatusSource,
+  type RevokeRequest,
+  type TrustAnchors,
+} from '../../src/sdk/index.js';
+import { mkdir } from 'node:fs/promises';
+import { caDirectory, certificatePem, loadOrCreateCa, signCrl, signLeaf, type CertificateAuthority } from './ca.js';
+import { EmbeddedConfigSchema, type EmbeddedConfig } from './config.js';
+import { canonicalDn, extendedKeyUsages, normalizeSerial, parseCsr, randomSerial, subjectNames } from './mapping.js';
+import { EmbeddedStore, SerialTakenError, type IssuedRecord } from './store.js';
+
+export { EmbeddedConfigSchema, CA_KEY_TYPES, type EmbeddedConfig, type CaKeyType } from './config.js';
+export {
+  CA_FILES,
+  caDirectory,
+  issueServerCertificate,
+  loadOrCreateCa,
+  type CaSettings,
+  type CertificateAuthority,
+} from './ca.js';
+
+/** HTTP path of the issuing CA's CRL (DER, application/pkix-crl), as named in every leaf's CRLDP. */
+export const crlPath = (name: string): string => `/crl/${name}.crl`;
+/** HTTP path of the issuing CA certificate (DER, application/pkix-cert), as named in every leaf's AIA. */
+export const caIssuersPath = (name: string): string => `/ca/${name}/issuing.crt`;
+
+const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+const SERIAL_ATTEMPTS = 4;
+
+export type EmbeddedConnector = Connector & CrlPublisher & TrustAnchors & HealthProbe & RevocationStatusSource;
+
+function checkSignal(signal: AbortSignal, op: string): void {
+  if (signal.aborted) throw new ConnectorError('timeout', `${op} was aborted before it ran`, { cause: signal.reason });
+}
+
+class Embedded implements EmbeddedConnector {
+  readonly type = 'embedded';
+  private crlCache?: { version: string; refreshAt: number; der: Uint8Array };
+  private crlInFlight?: { version: string; der: Promise<Uint8Array> };
+
+  constructor(
+    private readonly config: EmbeddedConfig,
+    private readonly deps: ConnectorDeps,
+    private readonly ca: CertificateAuthority,
+    private readonly store: EmbeddedStore,
+  ) {}
+
+  private get issuer(): string {
+    return this.ca.issuing.cert.subject;
+  }
+
+  private issued(rec: IssuedRecord): Issued {
+    return { serial: rec.serial, issuer: this.issuer, leafPem: rec.pem, chainPem: [this.ca.issuing.pem] };
+  }
+
+  private openStore(): EmbeddedStore {
+    if (!this.store.isOpen) throw new ConnectorError('unavailable', 'embedded CA connector is closed');
+    return this.store;
+  }
+
+  private ours(serial: string, issuer: string): IssuedRecord {
+    const rec = this.openStore().bySerial(normalizeSerial(serial));
+    if (rec === undefined || canonicalDn(issuer) !== this.issuer) {
+      throw new ConnectorError('not-found', `no certificate with serial ${serial} from "${issuer}" in embedded CA ${this.deps.name}`);
+    }
+    return rec;
+  }
+
+  private urls(): { caIssuersUrl: string; crlUrl: string } {
+    const base = this.deps.baseUrl().replace(/\/+$/, '');
+    return { caIssuersUrl: base + caIssuersPath(this.deps.name), crlUrl: base + crlPath(this.deps.name) };
+  }
+
+  private validity(req: IssueRequest): { notBefore: Date; notAfter: Date } {
+    if (req.validity !== undefined) {
+      const { notBefore, notAfter } = req.validity;
+      if (!(notBefore.getTime() < notAfter.getTime())) {
+        throw new ConnectorError('bad-request', `notBefore ${notBefore.toISOString()} is not before notAfter ${notAfter.toISOString()}`);
+      }
+      return { notBefore, notAfter };
+    }
+    const now = this.deps.clock.now();
+    return { notBefore: now, notAfter: new Date(now.getTime() + this.config.defaultValidityDays * DAY_MS) };
+  }
+
+  async issue(req: IssueRequest, signal: AbortSignal): Promise<Issued> {
+    checkSignal(signal, 'issue');
+    // Same request id, same certificate: checked before the CSR, which a retry need not resend intact.
+    const earlier = this.openStore().byRequestId(req.requestId);
+    if (earlier !== undefined) return this.issued(earlier);
+
+    const { csr, key } = await parseCsr(req.csr);
+    const names = subjectNames(req.identifiers);
+    const ekus = extendedKeyUsages(req.template);
+    const { notBefore, notAfter } = this.validity(req);
+    if (notAfter.getTime() > this.ca.issuing.cert.notAfter.getTime()) {
+      this.deps.log.warn({ requestId: req.requestId, issuingNotAfter: this.ca.issuing.cert.notAfter }, 'notAfter cut to the issuing CA expiry');
+    }
+    for (let attempt = 1; ; attempt++) {
+      const serial = randomSerial(this.deps.random);
+      const cert = await signLeaf(this.ca, {
+        publicKey: csr.publicKey,
+        serial,
+        names,
+        extendedKeyUsages: ekus,
+        isRsaKey: key.kind === 'rsa',
+        notBefore,
+        notAfter,
+        ...this.urls(),
+      });
+      try {
+        // Recorded before returning, so a lost response is found again by status() or a retry.
+        const rec = this.openStore().insertIssued({ requestId: req.requestId, serial, pem: certificatePem(cert), notAfter: cert.notAfter });
+        if (rec.serial === serial) this.deps.log.info({ requestId: req.requestId, serial }, 'certificate issued');
+        return this.issued(rec);
+      } catch (e) {
+        if (!(e instanceof SerialTakenError) || attempt >= SERIAL_ATTEMPTS) throw e;
+        this.deps.log.warn({ requestId: req.requestId, serial }, 'serial collision; drawing another');
+      }
+    }
+  }
+
+  async status(ref: RequestRef, signal: AbortSignal): Promise<Issued> {
+    checkSignal(signal, 'status');
+    const rec = this.openStore().byRequestId(ref.requestId);
+    if (rec === undefined) throw new ConnectorError('not-found', `no certificate for request ${ref.requestId} in embedded CA ${this.deps.name}`);
+    return this.issued(rec);
+  }
+
+  async revoke(req: RevokeRequest, signal: AbortSignal): Promise<void> {
+    checkSignal(signal, 'revoke');
+    // RFC 5280 §5.3.1: removeFromCRL "is for use with delta CRLs" only, which this CA does not publish.
+    if (req.reason === 8) throw new ConnectorError('bad-request', 'reason 8 (removeFromCRL) is only used in delta CRLs');
+    const rec = this.ours(req.serial, req.issuer);
+    const outcome = this.openStore().revoke(rec.serial, this.deps.clock.now(), req.reason);
+    if (outcome === 'already-revoked') throw new ConnectorError('already-revoked', `certificate ${rec.serial} is already revoked`);
+    if (outcome === 'not-found') throw new ConnectorError('not-found', `no certificate with serial ${rec.serial}`);
+    this.deps.log.info({ serial: rec.serial, reason: req.reason }, 'certificate revoked');
+  }
+
+  async certificateStatus(serial: string, issuer: string, signal: AbortSignal): Promise<CertificateStatus> {
+    checkSignal(signal, 'certificateStatus');
+    const rec = this.ours(serial, issuer);
+    if (rec.revokedAt === undefined) return { revoked: false };
+    return { revoked: true, revokedAt: rec.revokedAt, ...(rec.reason === undefined ? {} : { reason: rec.reason }) };
+  }
+
+  /** A fresh CRL when a revocation was recorded since the last one or half its lifetime passed. */
+  async crl(signal: AbortSignal): Promise<Uint8Array> {
+    checkSignal(signal, 'crl');
+    const version = this.openStore().revocationVersion();
+    const now = this.deps.clock.now();
+    const cached = this.crlCache;
+    if (cached !== undefined && cached.version === version && now.getTime() < cached.refreshAt) return cached.der;
+    if (this.crlInFlight?.version === version) return this.crlInFlight.der;
+    const der = this.makeCrl(version, now).finally(() => {
+      if (this.crlInFlight?.der === der) this.crlInFlight = undefined;
+    });
+    this.crlInFlight = { version, der };
+    return der;
+  }
+
+  private async makeCrl(version: string, now: Date): Promise<Uint8Array> {
+    const validityMs = this.config.crlValidityHours * HOUR_MS;
+    const store = this.openStore();
+    // RFC 5280 §3.3: an entry stays until one regular CRL issued after the certificate expired.
+    const entries = store.revokedExpiringAfter(new Date(now.getTime() - validityMs));
+    const der = await signCrl(this.ca, {
+      number: store.nextCrlNumber(),
+      thisUpdate: now,
+      nextUpdate: new Date(now.getTime() + validityMs),
+      entries,
+    });
+    this.crlCache = { version, refreshAt: now.getTime() + validityMs / 2, der };
+    return der;
+  }
+
+  caCertificatesPem(): string[] {
+    return [this.ca.root.pem, this.ca.issuing.pem];
+  }
+
+  async health(_signal: AbortSignal): Promise<Health> {
+    if (!this.store.isOpen) return { ok: false, detail: 'connector is closed' };
+    try {
+      this.store.ping();
+    } catch (e) {
+      return { ok: false, detail: `store does not answer: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    const notAfter = this.ca.issuing.cert.notAfter;
+    if (this.deps.clock.now().getTime() >= notAfter.getTime()) {
+      return { ok: false, detail: `issuing CA expired at ${notAfter.toISOString()}` };
+    }
+    return { ok: true, detail: `issuing CA "${this.issuer}" valid until ${notAfter.toISOString()}` };
+  }
+
+  async close(): Promise<void> {
+    this.store.close();
+  }
+}
+
+export const embeddedConnector = {
+  type: 'embedded',
+  configSchema: EmbeddedConfigSchema,
+  /** Loads (or on first start creates) the CA in `${dataDir}/connectors/${name}` and opens the store. */
+  async create(config: EmbeddedConfig, deps: ConnectorDeps): Promise<EmbeddedConnector> {
+    const dir = caDirectory(deps.dataDir, deps.name);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const ca = await loadOrCreateCa(dir, config, deps.clock, deps.random);
+    if (ca.keyType !== config.keyType) {
+      deps.log.warn({ connector: deps.name, onDisk: ca.keyType, configured: config.keyType }, 'CA exists with another key type; using the one on disk');
+    }
+    const store = new EmbeddedStore(dir);
+    deps.log.info({ connector: deps.name, issuer: ca.issuing.cert.subject, dir }, 'embedded CA ready');
+    return new Embedded(config, deps, ca, store);
+  },
+} satisfies ConnectorFactory<EmbeddedConfig>;
