@@ -1,0 +1,226 @@
+/**
+ * The composition root: config → store → connectors → services → Koa app → listener.
+ * No decisions live here; it only builds, starts and stops things, in that order and in reverse.
+ */
+import { mkdir } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import { connectorFactories } from '../../connectors/index.js';
+import { createMemoryNonceStore, type NonceStore } from '../acme/nonces.js';
+import type { AcmeServices, AcmeState } from '../acme/context.js';
+import { errors } from '../acme/middleware/errors.js';
+import { requestLog } from '../acme/middleware/request-log.js';
+import { acmeRouter } from '../acme/routes.js';
+import type { Config } from '../config/schema.js';
+import { parseHostPort } from '../config/schema.js';
+import { IssuanceService } from '../issuance/service.js';
+import { Reconciler } from '../issuance/reconciler.js';
+import { systemClock, type Clock } from '../lib/clock.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { randomId, systemRandom, type Random } from '../lib/random.js';
+import { createRa, type Ra } from '../ra/index.js';
+import type { ProfileRuntime } from '../ra/profiles.js';
+import { ValidationRunner } from '../ra/validation.js';
+import { hasTrustAnchors, type Connector, type ConnectorFactory } from '../sdk/connector.js';
+import type { Store } from '../storage/store.js';
+import { createValidators } from '../va/index.js';
+import { createNetClient } from '../va/net-node.js';
+import { publicationRouter } from './publication.js';
+import { openStore } from './storage.js';
+import { ensureListenerTls, listenerCa, writeCaBundle } from './tls.js';
+
+export interface GatewayOptions {
+  clock?: Clock;
+  random?: Random;
+  log?: Logger;
+}
+
+export interface Gateway {
+  readonly config: Config;
+  readonly store: Store;
+  readonly ra: Ra;
+  readonly log: Logger;
+  /** The Koa app serving ACME and publication routes; mount it or let listen() serve it. */
+  readonly app: Koa<AcmeState>;
+  /** Absolute path of the PEM bundle clients should trust. */
+  readonly caBundlePath: string;
+  /** Public base URL (known after listen() unless configured). */
+  baseUrl(): string;
+  directoryUrl(profile?: string): string;
+  /** Binds the configured listener (TLS unless `server.tls.mode: off`); resolves with the bound address. */
+  listen(): Promise<AddressInfo>;
+  /** Stops accepting, drains requests in flight, stops background work, closes the store. */
+  stop(): Promise<void>;
+}
+
+const CONNECTOR_CALL_TIMEOUT_MS = 30_000;
+const MAX_PENDING_MS = 7 * 86_400_000;
+
+function defaultBaseUrl(config: Config, address: AddressInfo | undefined): string {
+  if (config.server.baseUrl) return config.server.baseUrl.replace(/\/+$/, '');
+  const listen = parseHostPort(config.server.listen);
+  const host = listen?.host ?? 'localhost';
+  const shown = ['127.0.0.1', '::1', '0.0.0.0', '::', 'localhost'].includes(host) ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  const port = address?.port ?? listen?.port ?? 443;
+  const scheme = config.server.tls.mode === 'off' ? 'http' : 'https';
+  return `${scheme}://${shown}:${port}`;
+}
+
+export async function createGateway(config: Config, opts: GatewayOptions = {}): Promise<Gateway> {
+  const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? systemRandom;
+  const log = opts.log ?? createLogger(config.logging.level);
+  await mkdir(config.dataDir, { recursive: true });
+
+  let bound: AddressInfo | undefined;
+  const baseUrl = () => defaultBaseUrl(config, bound);
+
+  const store = await openStore(config);
+
+  const factories = new Map(connectorFactories.map((f) => [f.type, f] as [string, ConnectorFactory<unknown>]));
+  const connectors = new Map<string, Connector>();
+  try {
+    for (const [name, section] of Object.entries(config.connectors)) {
+      const factory = factories.get(section.type);
+      if (!factory) throw new Error(`connectors.${name}.type: unknown connector type "${section.type}"`);
+      const connector = await factory.create(section, { log: log.child({ connector: name }), clock, random, dataDir: config.dataDir, name, baseUrl });
+      connectors.set(name, connector);
+    }
+  } catch (e) {
+    await Promise.allSettled([...connectors.values()].map((c) => c.close()));
+    await store.close();
+    throw e;
+  }
+
+  const profiles = new Map<string, ProfileRuntime>();
+  for (const [name, p] of Object.entries(config.profiles)) {
+    const connector = connectors.get(p.connector);
+    if (!connector) throw new Error(`profiles.${name}.connector: unknown connector "${p.connector}"`);
+    profiles.set(name, { name, config: p, connectorName: p.connector, connector });
+  }
+
+  const instanceId = `gw-${randomId(random, 64)}`;
+  const accountUrl = (profile: string, id: string) => `${baseUrl()}/acme/${profile}/acct/${id}`;
+  const issuance = new IssuanceService({
+    store,
+    clock,
+    random,
+    log: log.child({ component: 'issuance' }),
+    instanceId,
+    profile: (name) => {
+      const p = profiles.get(name);
+      if (!p) return undefined;
+      return { name, connector: p.connector, template: p.config.template, defaultValidityMs: p.config.validity.default, finalizeWaitMs: p.config.finalizeWait };
+    },
+    orderUrl: (profile, id) => `${baseUrl()}/acme/${profile}/order/${id}`,
+    accountUrl,
+    callTimeoutMs: CONNECTOR_CALL_TIMEOUT_MS,
+    maxPendingMs: MAX_PENDING_MS,
+  });
+  const reconciler = new Reconciler(store, issuance, clock, log.child({ component: 'reconciler' }), { intervalMs: 2_000, batchSize: 50 });
+
+  const dns = config.validation.dnsResolver ? parseHostPort(config.validation.dnsResolver) : undefined;
+  const net = createNetClient({
+    ...(dns ? { dnsResolver: dns } : {}),
+    http01Port: config.validation.http01Port,
+    tlsAlpn01Port: config.validation.tlsAlpn01Port,
+    timeoutMs: config.validation.timeout,
+  });
+  const validators = createValidators(net);
+  const runner = new ValidationRunner(store, validators, clock, log.child({ component: 'va' }), {
+    concurrency: config.validation.concurrency,
+    timeoutMs: config.validation.timeout,
+    validAuthzMs: (profile) => profiles.get(profile)?.config.authzReuse ?? 30 * 86_400_000,
+  });
+  const ra = createRa({ store, clock, random, log, validators, issuance }, runner);
+  const nonces: NonceStore = createMemoryNonceStore({ clock, random, lifetimeMs: config.nonces.lifetime, maxStored: config.nonces.maxStored });
+
+  const services: AcmeServices = {
+    ra,
+    nonces,
+    clock,
+    log,
+    profiles,
+    baseUrl,
+    bodyLimitBytes: config.server.bodyLimitBytes,
+    retryAfterSeconds: config.validation.retryAfterSeconds,
+  };
+
+  const app = new Koa<AcmeState>({ proxy: Boolean(config.server.baseUrl) });
+  app.silent = true;
+  app.use(requestLog(services));
+  app.use(errors);
+  const router = acmeRouter();
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  const publication = publicationRouter(connectors);
+  app.use(publication.routes());
+
+  // The CA bundle: the listener's CA and every connector's trust anchors.
+  const trust: string[] = [];
+  let tlsMaterial: { cert: string; key: string } | undefined;
+  if (config.server.tls.mode === 'self-signed') {
+    const ca = await listenerCa(config.dataDir, clock, random);
+    trust.push(ca.root.pem);
+    const extra = config.server.baseUrl ? [new URL(config.server.baseUrl).hostname.replace(/^\[|\]$/g, '')] : [];
+    tlsMaterial = await ensureListenerTls(config.dataDir, ca, [...config.server.tls.names, ...extra], clock.now());
+  } else if (config.server.tls.mode === 'files') {
+    const { readFile } = await import('node:fs/promises');
+    tlsMaterial = { cert: await readFile(config.server.tls.certFile ?? '', 'utf8'), key: await readFile(config.server.tls.keyFile ?? '', 'utf8') };
+  }
+  for (const c of connectors.values()) if (hasTrustAnchors(c)) trust.push(...c.caCertificatesPem());
+  const caBundlePath = await writeCaBundle(config.dataDir, trust);
+
+  let server: http.Server | https.Server | undefined;
+  let stopping: Promise<void> | undefined;
+
+  return {
+    config,
+    store,
+    ra,
+    log,
+    app,
+    caBundlePath,
+    baseUrl,
+    directoryUrl: (profile = config.defaultProfile) => `${baseUrl()}/acme/${profile}/directory`,
+    async listen() {
+      const listen = parseHostPort(config.server.listen);
+      if (!listen) throw new Error(`server.listen: "${config.server.listen}" is not HOST:PORT`);
+      const handler = app.callback();
+      server = tlsMaterial ? https.createServer({ cert: tlsMaterial.cert, key: tlsMaterial.key }, handler) : http.createServer(handler);
+      server.keepAliveTimeout = 5_000;
+      const s = server;
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(listen.port, listen.host, () => {
+          s.off('error', reject);
+          resolve();
+        });
+      });
+      bound = s.address() as AddressInfo;
+      reconciler.start();
+      return bound;
+    },
+    stop() {
+      stopping ??= (async () => {
+        const s = server;
+        if (s) {
+          const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+          s.closeIdleConnections();
+          const grace = setTimeout(() => s.closeAllConnections(), config.server.shutdownGrace);
+          await closed;
+          clearTimeout(grace);
+        }
+        await reconciler.stop();
+        await runner.drain();
+        await issuance.stop();
+        await Promise.allSettled([...connectors.values()].map((c) => c.close()));
+        await nonces.close();
+        await store.close();
+      })();
+      return stopping;
+    },
+  };
+}

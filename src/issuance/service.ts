@@ -1,0 +1,240 @@
+/**
+ * Issuance: intent → connector call → outcome, crash-safe and idempotent (docs/architecture.md §4).
+ *  1. One transaction: the order moves ready → processing, the CSR and a lease are stored.
+ *  2. No transaction open: the connector is called with the order id as idempotency key.
+ *  3. One transaction: the certificate is stored and the order is valid, or it waits (ticket, next
+ *     check time), or it is invalid with the problem the connector's error maps to.
+ * The reconciler (reconciler.ts) finishes whatever step 2 or 3 left behind: a crash, a pending
+ * approval, an outage.
+ */
+import { X509Certificate, createHash } from 'node:crypto';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import { randomId, type Random } from '../lib/random.js';
+import { problem } from '../protocol/problem.js';
+import { normalizeSerial } from '../protocol/serial.js';
+import type { Identifier } from '../protocol/types.js';
+import { orderFailed, orderIssued, orderStillProcessing } from '../ra/order-state.js';
+import type { Connector, IssueRequest, Issued, TemplateRef } from '../sdk/connector.js';
+import { ConnectorError, isConnectorError } from '../sdk/errors.js';
+import type { CertificateId, CertificateRecord, OrderId, OrderRecord, Store } from '../storage/store.js';
+import { ConflictError } from '../storage/store.js';
+import { finalizeOutcome } from './errors.js';
+
+/** What issuance needs to know of a profile; resolved by name so the reconciler can rebuild a request. */
+export interface IssuanceProfile {
+  name: string;
+  connector: Connector;
+  template: TemplateRef;
+  defaultValidityMs: number;
+  finalizeWaitMs: number;
+}
+
+export interface IssuanceDeps {
+  store: Store;
+  clock: Clock;
+  random: Random;
+  log: Logger;
+  /** This process's name in leases. */
+  instanceId: string;
+  profile(name: string): IssuanceProfile | undefined;
+  orderUrl(profile: string, id: string): string;
+  accountUrl(profile: string, id: string): string;
+  /** How long one connector call may take. */
+  callTimeoutMs: number;
+  /** How long an order may wait in processing (approvals, outages) before it becomes invalid. */
+  maxPendingMs: number;
+  /** The registration an account maps to, if any (issue #4). */
+  registrationOf?(accountId: string): Promise<string | null>;
+}
+
+type Mode = 'issue' | 'status';
+
+export class IssuanceService {
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  constructor(private readonly deps: IssuanceDeps) {}
+
+  /**
+   * Called by finalize after the order moved to processing (order-state orderBeginFinalize) in the
+   * caller's transaction. Waits up to the profile's finalizeWait for the backend, then returns the
+   * order as it stands: valid, invalid, or still processing (the attempt goes on in the background).
+   */
+  async submit(order: OrderRecord): Promise<OrderRecord> {
+    const profile = this.profileOf(order);
+    const attempt = this.track(this.attempt(order.id, 'issue'));
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), profile.finalizeWaitMs);
+      timer.unref();
+    });
+    try {
+      const done = await Promise.race([attempt, waited]);
+      if (done) return done;
+    } finally {
+      clearTimeout(timer);
+    }
+    return (await this.deps.store.getOrder(order.id)) ?? order;
+  }
+
+  /** When the reconciler should look at an order whose connector call starts now, should it never report back. */
+  recheckAt(now: Date): Date {
+    return new Date(now.getTime() + this.deps.callTimeoutMs + 1000);
+  }
+
+  /** Looks at one order that is due (reconciler): takes the lease, asks the backend, records the answer. */
+  async reconcile(orderId: OrderId): Promise<OrderRecord | undefined> {
+    const now = this.deps.clock.now();
+    const leased = await this.deps.store.transaction((tx) => tx.tryLease(orderId, this.deps.instanceId, new Date(now.getTime() + this.deps.callTimeoutMs * 2), now));
+    if (!leased) return undefined;
+    return this.track(this.attempt(orderId, 'status'));
+  }
+
+  /** Waits for background attempts; called by the app at shutdown. */
+  async stop(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  private profileOf(order: OrderRecord): IssuanceProfile {
+    const p = this.deps.profile(order.profile);
+    if (!p) throw new Error(`order ${order.id} names profile "${order.profile}", which is not configured`);
+    return p;
+  }
+
+  private async request(order: OrderRecord, profile: IssuanceProfile): Promise<IssueRequest> {
+    if (!order.csr) throw new Error(`order ${order.id} is processing without a CSR`);
+    const now = this.deps.clock.now();
+    const notBefore = order.notBefore ?? now;
+    const notAfter = order.notAfter ?? new Date(notBefore.getTime() + profile.defaultValidityMs);
+    const registrationId = this.deps.registrationOf ? await this.deps.registrationOf(order.accountId) : null;
+    return {
+      requestId: order.id,
+      template: profile.template,
+      csr: order.csr,
+      identifiers: order.identifiers,
+      ...(registrationId ? { registration: { id: registrationId } } : {}),
+      validity: { notBefore, notAfter },
+      acme: {
+        accountId: order.accountId,
+        accountUrl: this.deps.accountUrl(order.profile, order.accountId),
+        orderId: order.id,
+        orderUrl: this.deps.orderUrl(order.profile, order.id),
+        profile: order.profile,
+      },
+    };
+  }
+
+  private async call(order: OrderRecord, profile: IssuanceProfile, mode: Mode): Promise<Issued | ConnectorError> {
+    const signal = AbortSignal.timeout(this.deps.callTimeoutMs);
+    const connector = profile.connector;
+    try {
+      const req = await this.request(order, profile);
+      if (mode === 'issue') return await connector.issue(req, signal);
+      try {
+        return await connector.status({ requestId: order.id, ...(order.ticket ? { ticket: order.ticket } : {}) }, signal);
+      } catch (e) {
+        // The backend never saw the request (a crash between steps 1 and 2): submit it now, same id.
+        if (isConnectorError(e) && e.code === 'not-found' && !order.ticket) return await connector.issue(req, signal);
+        throw e;
+      }
+    } catch (e) {
+      if (isConnectorError(e)) return e;
+      if (signal.aborted) return new ConnectorError('timeout', `the backend did not answer within ${this.deps.callTimeoutMs} ms`, { cause: e });
+      // A connector bug or an unexpected library error: keep the order, log it, look again later.
+      this.deps.log.error({ err: e, orderId: order.id, connector: connector.type }, 'connector call failed unexpectedly');
+      return new ConnectorError('unavailable', 'the connector failed unexpectedly', { cause: e });
+    }
+  }
+
+  private async attempt(orderId: OrderId, mode: Mode): Promise<OrderRecord> {
+    const { store, log } = this.deps;
+    const order = await store.getOrder(orderId);
+    if (!order) throw new Error(`order ${orderId} vanished`);
+    if (order.status !== 'processing') return order;
+    const profile = this.profileOf(order);
+    const started = performance.now();
+    const outcome = await this.call(order, profile, mode);
+    const log2 = log.child({ orderId, profile: order.profile, connector: profile.connector.type });
+
+    if (!isConnectorError(outcome)) {
+      const cert = this.certificateRecord(order, outcome);
+      const result = await store.transaction(async (tx) => {
+        const current = await tx.getOrder(orderId);
+        if (!current || current.status !== 'processing') return current ?? order;
+        let certId = cert.id;
+        try {
+          await tx.insertCertificate(cert);
+        } catch (e) {
+          if (!(e instanceof ConflictError)) throw e;
+          const existing = await tx.findCertificateBySerial(cert.serial);
+          if (!existing || existing.orderId !== orderId) throw e;
+          certId = existing.id;
+        }
+        const next = orderIssued(current, this.deps.clock.now(), certId);
+        await tx.updateOrder(next);
+        return next;
+      });
+      log2.info({ serial: outcome.serial, ms: Math.round(performance.now() - started) }, 'order issued');
+      return result;
+    }
+
+    const decided = finalizeOutcome(outcome);
+    return store.transaction(async (tx) => {
+      const current = await tx.getOrder(orderId);
+      if (!current || current.status !== 'processing') return current ?? order;
+      const now = this.deps.clock.now();
+      if (decided.kind === 'fail') {
+        log2.info({ code: outcome.code, ticket: outcome.info.ticket }, 'order refused by the backend');
+        const next = orderFailed(current, now, decided.problem.toDocument());
+        await tx.updateOrder(next);
+        return next;
+      }
+      const finalizedAt = current.policy?.finalizedAt;
+      const age = now.getTime() - (typeof finalizedAt === 'string' ? Date.parse(finalizedAt) : current.createdAt.getTime());
+      if (age > this.deps.maxPendingMs) {
+        const detail = `the backend did not issue within ${Math.round(this.deps.maxPendingMs / 1000)} s${outcome.info.ticket ? ` (backend request ${outcome.info.ticket})` : ''}`;
+        const next = orderFailed(current, now, problem.serverInternal(detail).toDocument());
+        await tx.updateOrder(next);
+        log2.warn({ code: outcome.code, age }, 'order given up');
+        return next;
+      }
+      // Back off: the backend's hint, doubled per attempt, at most 10 minutes.
+      const delayMs = Math.min(600_000, decided.retryAfterSeconds * 1000 * 2 ** Math.min(current.issuanceAttempts, 6));
+      const next = orderStillProcessing(current, now, new Date(now.getTime() + delayMs), decided.ticket);
+      await tx.updateOrder(next);
+      log2[decided.logLevel]({ code: outcome.code, ticket: decided.ticket, retryInMs: delayMs, err: outcome.message }, 'order waits for the backend');
+      return next;
+    });
+  }
+
+  private certificateRecord(order: OrderRecord, issued: Issued): CertificateRecord {
+    const leaf = new X509Certificate(issued.leafPem);
+    const spki = leaf.publicKey.export({ type: 'spki', format: 'der' });
+    const chainPem = [issued.leafPem, ...issued.chainPem].map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join('');
+    const identifiers: Identifier[] = order.identifiers;
+    return {
+      id: randomId(this.deps.random) as CertificateId,
+      orderId: order.id,
+      accountId: order.accountId,
+      profile: order.profile,
+      serial: normalizeSerial(issued.serial),
+      issuer: issued.issuer,
+      chainPem,
+      identifiers,
+      notBefore: new Date(leaf.validFrom),
+      notAfter: new Date(leaf.validTo),
+      spkiSha256: createHash('sha256').update(spki).digest('base64url'),
+      revokedAt: null,
+      revocationReason: null,
+      createdAt: this.deps.clock.now(),
+    };
+  }
+}
+
+export type { TemplateRef };

@@ -1,0 +1,32 @@
+/** The registration authority: every ACME decision, free of HTTP. Built once by src/app. */
+import { Accounts } from './accounts.js';
+import { Authorizations } from './authorizations.js';
+import type { RaDeps } from './deps.js';
+import { EabKeys } from './eab.js';
+import { Orders } from './orders.js';
+import { Revocation } from './revocation.js';
+import type { CertificateId, CertificateRecord } from '../storage/store.js';
+import type { ValidationRunner } from './validation.js';
+
+export interface Ra {
+  accounts: Accounts;
+  orders: Orders;
+  authorizations: Authorizations;
+  revocation: Revocation;
+  eab: EabKeys;
+  certificates: { get(id: CertificateId): Promise<CertificateRecord | undefined> };
+}
+
+export function createRa(deps: RaDeps, runner: ValidationRunner): Ra {
+  return {
+    accounts: new Accounts(deps),
+    orders: new Orders(deps),
+    authorizations: new Authorizations(deps, runner),
+    revocation: new Revocation(deps),
+    eab: new EabKeys(deps),
+    certificates: { get: (id) => deps.store.getCertificate(id) },
+  };
+}
+
+export type { RaDeps } from './deps.js';
+export type { ProfileRuntime } from './profiles.js';

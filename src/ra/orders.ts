@@ -1,0 +1,130 @@
+/** Orders (RFC 8555 §7.4): creation with its authorizations and challenges, and finalize. */
+import { randomId } from '../lib/random.js';
+import { problem } from '../protocol/problem.js';
+import type { ChallengeType } from '../protocol/types.js';
+import type { AccountRecord, AuthzId, AuthzRecord, ChallengeId, ChallengeRecord, OrderId, OrderRecord } from '../storage/store.js';
+import { checkCsr } from './csr.js';
+import type { RaDeps } from './deps.js';
+import { parseIdentifiers, type ParsedIdentifier } from './identifiers.js';
+import { orderBeginFinalize, withAuthzStatusAt, withOrderStatusAt } from './order-state.js';
+import type { ProfileRuntime } from './profiles.js';
+import { checkRequestedValidity } from './validity.js';
+
+export interface NewOrderInput {
+  identifiers: { type: string; value: string }[];
+  notBefore?: string;
+  notAfter?: string;
+}
+
+export class Orders {
+  constructor(private readonly deps: RaDeps) {}
+
+  /** The challenge types offered for one identifier: the profile's list, filtered by what each type can prove. */
+  challengeTypesFor(profile: ProfileRuntime, p: ParsedIdentifier): ChallengeType[] {
+    return (profile.config.challenges as ChallengeType[]).filter((t) => this.deps.validators.get(t)?.accepts(p.authzIdentifier, p.wildcard));
+  }
+
+  async newOrder(account: AccountRecord, profile: ProfileRuntime, input: NewOrderInput): Promise<{ order: OrderRecord; authzs: AuthzRecord[] }> {
+    const { clock, random, store } = this.deps;
+    const now = clock.now();
+    const cfg = profile.config;
+    const parsed = parseIdentifiers(input.identifiers, cfg.maxIdentifiers);
+    const noChallenge = parsed.filter((p) => this.challengeTypesFor(profile, p).length === 0);
+    if (noChallenge.length > 0) {
+      throw problem.rejectedIdentifier(
+        noChallenge.map((p) => ({
+          type: 'rejectedIdentifier' as const,
+          detail: `no challenge type this profile offers (${cfg.challenges.join(', ')}) can validate ${p.identifier.value}${p.wildcard ? ' (wildcards need dns-01)' : ''}`,
+          identifier: p.identifier,
+        })),
+      );
+    }
+    const validity = checkRequestedValidity(cfg, now, input.notBefore, input.notAfter);
+    const orderId = randomId(random) as OrderId;
+    const orderExpires = new Date(now.getTime() + cfg.orderLifetime);
+    const authzs: AuthzRecord[] = parsed.map((p) => {
+      const authzId = randomId(random) as AuthzId;
+      const challenges: ChallengeRecord[] = this.challengeTypesFor(profile, p).map((type) => ({
+        id: randomId(random) as ChallengeId,
+        authzId,
+        type,
+        token: randomId(random, 128), // §8.1: at least 128 bits of entropy
+        status: 'pending',
+        validatedAt: null,
+        error: null,
+        validationRecord: null,
+        updatedAt: now,
+      }));
+      return {
+        id: authzId,
+        accountId: account.id,
+        orderId,
+        profile: profile.name,
+        identifier: p.authzIdentifier,
+        wildcard: p.wildcard,
+        status: 'pending',
+        expires: new Date(Math.min(now.getTime() + cfg.authzLifetime, orderExpires.getTime())),
+        challenges,
+        createdAt: now,
+        updatedAt: now,
+      };
+    });
+    const order: OrderRecord = {
+      id: orderId,
+      accountId: account.id,
+      profile: profile.name,
+      status: 'pending',
+      expires: orderExpires,
+      identifiers: parsed.map((p) => p.identifier),
+      notBefore: validity.notBefore,
+      notAfter: validity.notAfter,
+      authzIds: authzs.map((a) => a.id),
+      error: null,
+      certificateId: null,
+      csr: null,
+      ticket: null,
+      nextCheckAt: null,
+      issuanceAttempts: 0,
+      leaseOwner: null,
+      leaseUntil: null,
+      policy: { profile: profile.name, connector: profile.connectorName, template: cfg.template.name, validation: 'required' },
+      createdAt: now,
+      updatedAt: now,
+    };
+    await store.transaction((tx) => tx.insertOrder(order, authzs));
+    return { order, authzs };
+  }
+
+  /** An order of this account, with its status as of now. */
+  async get(account: AccountRecord, id: string): Promise<OrderRecord> {
+    const order = await this.deps.store.getOrder(id as OrderId);
+    if (!order || order.profile !== account.profile) throw problem.notFound('order');
+    if (order.accountId !== account.id) throw problem.unauthorized('this order belongs to another account');
+    return withOrderStatusAt(order, this.deps.clock.now());
+  }
+
+  async list(account: AccountRecord, cursor: string | null, limit: number) {
+    return this.deps.store.listOrders(account.id, cursor, limit);
+  }
+
+  async authorizationsOf(order: OrderRecord): Promise<AuthzRecord[]> {
+    const now = this.deps.clock.now();
+    return (await this.deps.store.getAuthzs(order.authzIds)).map((a) => withAuthzStatusAt(a, now));
+  }
+
+  /** §7.4 finalize: the order must be ready and the CSR must match it; then the backend is asked. */
+  async finalize(account: AccountRecord, profile: ProfileRuntime, id: string, csrDer: Uint8Array): Promise<OrderRecord> {
+    const order = await this.get(account, id);
+    if (order.status !== 'ready') throw problem.orderNotReady(order.status);
+    const csr = await checkCsr(csrDer, order.identifiers, profile.config.csrKeyTypes);
+    const now = this.deps.clock.now();
+    const started = await this.deps.store.transaction(async (tx) => {
+      const current = await tx.getOrder(order.id);
+      if (!current) throw problem.notFound('order');
+      const next = orderBeginFinalize(current, now, this.deps.issuance.recheckAt(now), csr.der, { keyType: csr.keyType, finalizedAt: now.toISOString() });
+      await tx.updateOrder(next);
+      return next;
+    });
+    return this.deps.issuance.submit(started);
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Runs challenge validations in the background after the client's response (RFC 8555 §7.5.1),
+ * bounded in concurrency, and records each outcome on the challenge, its authorization and its
+ * order in one transaction. Started and stopped by src/app; stop() waits for validations in flight.
+ */
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import { problem } from '../protocol/problem.js';
+import type { ChallengeType } from '../protocol/types.js';
+import type { AuthzRecord, ChallengeRecord, Store } from '../storage/store.js';
+import type { ChallengeValidator, ValidationResult } from '../va/validator.js';
+import { authzAfterChallenge, challengeFailed, challengeValidated, orderAfterAuthzs } from './order-state.js';
+
+export interface ValidationRunnerOptions {
+  concurrency: number;
+  timeoutMs: number;
+  /** How long a validated authorization stays valid (reuse window). */
+  validAuthzMs(profile: string): number;
+}
+
+interface Job {
+  challengeId: ChallengeRecord['id'];
+  keyAuthorization: string;
+}
+
+export class ValidationRunner {
+  private readonly queue: Job[] = [];
+  private active = 0;
+  private readonly idle: (() => void)[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly validators: ReadonlyMap<ChallengeType, ChallengeValidator>,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly opts: ValidationRunnerOptions,
+  ) {}
+
+  /** Queues a validation of a challenge now in `processing`. */
+  schedule(job: Job): void {
+    this.queue.push(job);
+    this.pump();
+  }
+
+  /** Resolves when no validation is queued or running. */
+  async drain(): Promise<void> {
+    if (this.active === 0 && this.queue.length === 0) return;
+    await new Promise<void>((resolve) => this.idle.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.active < this.opts.concurrency && this.queue.length > 0) {
+      const job = this.queue.shift();
+      if (!job) break;
+      this.active++;
+      void this.run(job)
+        .catch((err: unknown) => this.log.error({ err, challengeId: job.challengeId }, 'validation could not be recorded'))
+        .finally(() => {
+          this.active--;
+          this.pump();
+          if (this.active === 0 && this.queue.length === 0) for (const f of this.idle.splice(0)) f();
+        });
+    }
+  }
+
+  private async run(job: Job): Promise<void> {
+    const challenge = await this.store.getChallenge(job.challengeId);
+    if (!challenge || challenge.status !== 'processing') return;
+    const authz = await this.store.getAuthz(challenge.authzId);
+    if (!authz) return;
+    const result = await this.validate(challenge, authz, job.keyAuthorization);
+    const now = this.clock.now();
+    await this.store.transaction(async (tx) => {
+      const ch = await tx.getChallenge(job.challengeId);
+      const az = await tx.getAuthz(challenge.authzId);
+      if (!ch || !az || ch.status !== 'processing') return;
+      const records = result.records as unknown[];
+      const nextCh = result.status === 'valid' ? challengeValidated(ch, now, records) : challengeFailed(ch, now, result.problem.toDocument(), records);
+      await tx.updateChallenge(nextCh);
+      const nextAz = authzAfterChallenge(az, nextCh, now, this.opts.validAuthzMs(az.profile));
+      if (nextAz.status !== az.status || nextAz.expires !== az.expires) await tx.updateAuthz(nextAz);
+      const order = await tx.getOrder(az.orderId);
+      if (order) {
+        const authzs = (await tx.getAuthzs(order.authzIds)).map((a) => (a.id === nextAz.id ? nextAz : a));
+        const nextOrder = orderAfterAuthzs(order, authzs, now);
+        if (nextOrder !== order) await tx.updateOrder(nextOrder);
+      }
+    });
+    this.log.info({ challengeId: challenge.id, type: challenge.type, identifier: authz.identifier.value, status: result.status, ...(result.status === 'invalid' ? { problem: result.problem.type, detail: result.problem.detail } : {}) }, 'challenge validated');
+  }
+
+  private async validate(challenge: ChallengeRecord, authz: AuthzRecord, keyAuthorization: string): Promise<ValidationResult> {
+    const validator = this.validators.get(challenge.type);
+    if (!validator) return { status: 'invalid', problem: problem.serverInternal(`no validator for ${challenge.type}`), records: [] };
+    const signal = AbortSignal.timeout(this.opts.timeoutMs);
+    try {
+      return await validator.validate({ identifier: authz.identifier, wildcard: authz.wildcard, token: challenge.token, keyAuthorization }, signal);
+    } catch (err) {
+      this.log.error({ err, challengeId: challenge.id }, 'validator failed unexpectedly');
+      return { status: 'invalid', problem: problem.serverInternal(`${challenge.type} validation failed on the server side`), records: [] };
+    }
+  }
+}
