@@ -13,7 +13,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
-import { NetError, type CaaRecord, type HttpResult, type NetClient } from './net.js';
+import { formatHostPort, NetError, type CaaRecord, type HttpResult, type NetClient } from './net.js';
 
 export interface NetClientOptions {
   /** DNS server for every lookup. Unset: the servers listed in /etc/resolv.conf, still without getaddrinfo. */
@@ -40,11 +40,6 @@ const DNS_CODE_TEXT: Record<string, string> = {
   EBADRESP: 'malformed answer',
   EBADNAME: 'the name is not valid',
 };
-
-/** `host:port`, with brackets around an IPv6 address (`[::1]:53`). */
-export function formatHostPort(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 export function createNetClient(opts: NetClientOptions): NetClient {
   const server = opts.dnsResolver;

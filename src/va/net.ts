@@ -2,6 +2,8 @@
  * All validation I/O. The default implementation (net-node.ts) is built from config: a DNS server
  * host:port (never the system resolver when one is set), the http-01 and tls-alpn-01 ports.
  */
+import { isIP } from 'node:net';
+
 export interface CaaRecord {
   critical: number;
   tag: string;
@@ -41,4 +43,9 @@ export class NetError extends Error {
   constructor(readonly kind: NetErrorKind, message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
+}
+
+/** `host:port`, with brackets around an IPv6 address (`[::1]:53`). */
+export function formatHostPort(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }

@@ -100,18 +100,24 @@ export async function closedPort(): Promise<number> {
 }
 
 export interface TlsServer extends TestServer {
-  /** SNI names received, oldest first (undefined: no SNI). */
-  servernames: (string | undefined)[];
+  /** SNI names received in ClientHellos, oldest first; a hello without SNI adds nothing. */
+  servernames: string[];
 }
 
 /** A TLS server presenting `cert`, negotiating `alpn` (none when empty). */
 export async function startTlsServer(cert: TestCert, alpn: string[] = ['acme-tls/1']): Promise<TlsServer> {
-  const servernames: (string | undefined)[] = [];
-  const options: tls.TlsOptions = { cert: cert.certPem, key: cert.keyPem };
+  const servernames: string[] = [];
+  const options: tls.TlsOptions = {
+    cert: cert.certPem,
+    key: cert.keyPem,
+    // Runs while the ClientHello is read, so before the client can see the handshake finish.
+    SNICallback: (name, done) => {
+      servernames.push(name);
+      done(null, undefined);
+    },
+  };
   if (alpn.length > 0) options.ALPNProtocols = alpn;
   const server = tls.createServer(options, (socket) => {
-    const name = (socket as tls.TLSSocket & { servername?: string | false }).servername;
-    servernames.push(typeof name === 'string' ? name : undefined);
     socket.on('error', () => undefined); // the client closes right after the handshake
     socket.end();
   });
