@@ -97,7 +97,7 @@ export function initial(dialect: SqlDialectName): Migration {
       await db.schema
         .createIndex('orders_next_check')
         .on('orders')
-        .column('next_check_at')
+        .columns(['next_check_at', 'id'])
         .where('next_check_at', 'is not', null)
         .execute();
 

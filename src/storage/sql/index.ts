@@ -11,9 +11,10 @@ import type { Database } from './schema.js';
 import { SqlReader } from './reader.js';
 import { SqlTx } from './tx.js';
 import { sqliteDialect } from './sqlite.js';
-import { postgresDialect } from './postgres.js';
+import { ensureSchema, postgresDialect } from './postgres.js';
+import type { Logger } from '../../lib/logger.js';
 
-export type SqlStoreOptions =
+export type SqlStoreOptions = (
   | {
       driver: 'sqlite';
       /** Database file; its directory is created if missing. `:memory:` for a throwaway store. */
@@ -27,7 +28,11 @@ export type SqlStoreOptions =
       poolSize?: number;
       /** Schema holding the tables (created if missing); default `public`. */
       schema?: string;
-    };
+    }
+) & {
+  /** Where to report what the store survives on its own (a pooled connection breaking). */
+  log?: Pick<Logger, 'warn'>;
+};
 
 const DEFAULT_POOL_SIZE = 10;
 
@@ -61,12 +66,12 @@ export async function createSqlStore(opts: SqlStoreOptions): Promise<Store> {
     dialectName = 'sqlite';
   } else {
     schema = opts.schema ?? 'public';
-    dialect = postgresDialect(opts.url, opts.poolSize ?? DEFAULT_POOL_SIZE, schema);
+    dialect = postgresDialect(opts.url, opts.poolSize ?? DEFAULT_POOL_SIZE, schema, opts.log);
     dialectName = 'postgres';
   }
   const db = new Kysely<Database>({ dialect });
   try {
-    if (schema !== undefined) await db.schema.createSchema(schema).ifNotExists().execute();
+    if (schema !== undefined) await ensureSchema(db as Kysely<unknown>, schema);
     // Migrator reads its bookkeeping tables in every visible schema unless told which one.
     await migrateToLatest(db as Kysely<unknown>, dialectName, schema);
   } catch (err) {
