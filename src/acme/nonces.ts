@@ -17,7 +17,7 @@ export interface MemoryNonceStoreOptions {
   random: Random;
   /** How long an issued nonce is accepted. */
   lifetimeMs: number;
-  /** Upper bound on nonces held; past it the oldest is forgotten (and later refused as badNonce). */
+  /** How many issued nonces are remembered; once more are issued, the oldest is forgotten (→ badNonce). */
   maxStored: number;
 }
 
@@ -26,13 +26,22 @@ const NONCE_BYTES = 16;
 const NONCE_LENGTH = Math.ceil((NONCE_BYTES * 4) / 3); // base64url without padding: 22
 // Random bytes are drawn for this many nonces at once: one call to the Random per 64 issues.
 const POOL_NONCES = 64;
-// Expired entries removed per issue(); more than one, so expired entries never pile up.
+// Slots examined per issue() when pruning, so no single call does unbounded work.
 const PRUNE_BATCH = 64;
 
+/**
+ * Issued nonces sit in a ring of `maxStored` slots in issue order (sequence number `seq` lives in slot
+ * `seq % maxStored`), with their expiry; `live` maps a nonce to its seq for the O(1) lookup. Every nonce
+ * lives lifetimeMs, so the ring is also in expiry order: pruning and eviction only look at its head.
+ * A consumed nonce leaves an empty slot behind. (A Map alone, pruned from its front, slows to O(n) per
+ * call once deletions pile up at the front of V8's ordered table.)
+ */
 class MemoryNonceStore implements NonceStore {
-  // Nonce → expiry (ms). Map keeps insertion order, and every nonce lives lifetimeMs, so the first
-  // entries are the oldest and expire first: pruning and eviction only ever look at the front.
-  private readonly expiries = new Map<string, number>();
+  private readonly live = new Map<string, number>();
+  private readonly ring: (string | undefined)[] = [];
+  private readonly expiries: number[] = [];
+  private head = 0; // seq of the oldest slot still in the ring
+  private next = 0; // seq of the next nonce
   private pool: Uint8Array = new Uint8Array(0);
   private poolOffset = 0;
   private closed = false;
@@ -43,25 +52,32 @@ class MemoryNonceStore implements NonceStore {
     if (this.closed) return Promise.reject(new Error('nonce store is closed'));
     const now = this.opts.clock.now().getTime();
     this.prune(now);
-    while (this.expiries.size >= this.opts.maxStored) this.dropOldest();
+    if (this.next - this.head === this.opts.maxStored) this.dropHead();
     let nonce = this.nextNonce();
-    while (this.expiries.has(nonce)) nonce = this.nextNonce(); // §6.5.1 "unique": only a broken Random repeats
-    this.expiries.set(nonce, now + this.opts.lifetimeMs);
+    while (this.live.has(nonce)) nonce = this.nextNonce(); // §6.5.1 "unique": only a broken Random repeats
+    const slot = this.next % this.opts.maxStored;
+    this.ring[slot] = nonce;
+    this.expiries[slot] = now + this.opts.lifetimeMs;
+    this.live.set(nonce, this.next++);
     return Promise.resolve(nonce);
   }
 
   consume(nonce: string): Promise<boolean> {
     if (nonce.length !== NONCE_LENGTH) return Promise.resolve(false); // never issued here; skip the lookup
-    const expiresAt = this.expiries.get(nonce);
-    if (expiresAt === undefined) return Promise.resolve(false);
+    const seq = this.live.get(nonce);
+    if (seq === undefined) return Promise.resolve(false);
     // §6.5: "Once a nonce value has appeared in an ACME request, the server MUST consider it invalid".
-    this.expiries.delete(nonce);
-    return Promise.resolve(expiresAt > this.opts.clock.now().getTime());
+    this.live.delete(nonce);
+    const slot = seq % this.opts.maxStored;
+    this.ring[slot] = undefined;
+    return Promise.resolve((this.expiries[slot] ?? 0) > this.opts.clock.now().getTime());
   }
 
   close(): Promise<void> {
     this.closed = true;
-    this.expiries.clear();
+    this.live.clear();
+    this.ring.length = 0;
+    this.expiries.length = 0;
     return Promise.resolve();
   }
 
@@ -75,25 +91,30 @@ class MemoryNonceStore implements NonceStore {
     return base64url.encode(bytes);
   }
 
-  /** Drops up to PRUNE_BATCH expired nonces from the front; stops at the first live one. */
+  /** Frees up to PRUNE_BATCH head slots that are empty or expired; stops at the first live one. */
   private prune(now: number): void {
-    let budget = PRUNE_BATCH;
-    for (const [nonce, expiresAt] of this.expiries) {
-      if (expiresAt > now || budget-- === 0) return;
-      this.expiries.delete(nonce);
+    for (let budget = PRUNE_BATCH; budget > 0 && this.head < this.next; budget--) {
+      const slot = this.head % this.opts.maxStored;
+      if (this.ring[slot] !== undefined && (this.expiries[slot] ?? 0) > now) return;
+      this.dropHead();
     }
   }
 
-  private dropOldest(): void {
-    const oldest = this.expiries.keys().next();
-    if (!oldest.done) this.expiries.delete(oldest.value);
+  private dropHead(): void {
+    const slot = this.head % this.opts.maxStored;
+    const nonce = this.ring[slot];
+    if (nonce !== undefined) {
+      this.live.delete(nonce);
+      this.ring[slot] = undefined;
+    }
+    this.head++;
   }
 }
 
 /**
- * A NonceStore in process memory: nonces are 16 random bytes, base64url; each is accepted once, until
- * `lifetimeMs` has passed, and at most `maxStored` are held. No timer: expired nonces are pruned a few
- * at a time on `issue`.
+ * A NonceStore in process memory. Nonces are 16 random bytes, base64url. Each is accepted once, until
+ * it is used, `lifetimeMs` has passed, or `maxStored` newer nonces have been issued, whichever comes
+ * first. Memory is bounded by `maxStored`. No timer: expired nonces are pruned a few at a time on `issue`.
  */
 export function createMemoryNonceStore(opts: MemoryNonceStoreOptions): NonceStore {
   if (!(opts.lifetimeMs > 0)) throw new RangeError(`nonce lifetimeMs must be positive, got ${opts.lifetimeMs}`);

@@ -78,6 +78,15 @@ describe('memory nonce store (RFC 8555 §6.5)', () => {
     expect(await nonces.consume(fourth)).toBe(true);
   });
 
+  it('counts issued nonces, used or not, towards maxStored', async () => {
+    const { nonces } = store({ maxStored: 3 });
+    const [a, b, c] = [await nonces.issue(), await nonces.issue(), await nonces.issue()];
+    expect(await nonces.consume(b!)).toBe(true);
+    await nonces.issue();
+    expect(await nonces.consume(a!)).toBe(false);
+    expect(await nonces.consume(c!)).toBe(true);
+  });
+
   it('is deterministic for a seeded Random', async () => {
     const a = store().nonces;
     const b = store().nonces;
