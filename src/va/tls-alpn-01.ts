@@ -24,7 +24,8 @@ export function createTlsAlpn01Validator(net: NetClient): ChallengeValidator {
   }
   return {
     type: 'tls-alpn-01',
-    // RFC 8555 §7.1.3: wildcard authorizations are proven with dns-01 only.
+    // Not for wildcards: RFC 8555 leaves it to policy; the CA/Browser Forum Baseline Requirements
+    // accept only DNS-based methods for a wildcard, so dns-01 is the one (RFC 8555 §7.1.3 on wildcards).
     accepts: (_identifier: Identifier, wildcard: boolean) => !wildcard,
     validate: (input, signal) => validate(net, input, signal),
   };
