@@ -89,7 +89,10 @@ function formatPath(p: readonly PropertyKey[]): string {
 export function validateConfig(raw: unknown, connectorSchemas: ConnectorSchemas, baseDir = process.cwd()): LoadResult {
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    return { ok: false, errors: parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`) };
+    // Every problem at once: the cross-check of connector names still runs on the raw input.
+    const errors = parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+    const reported = (key: string) => errors.some((e) => e.startsWith(`${key}:`));
+    return { ok: false, errors: [...errors, ...rawConnectorRefErrors(raw).filter((e) => !reported(e.slice(0, e.indexOf(':'))))] };
   }
   const config = parsed.data;
   const errors: string[] = [];
@@ -107,11 +110,31 @@ export function validateConfig(raw: unknown, connectorSchemas: ConnectorSchemas,
     else config.connectors[name] = r.data as typeof c;
   }
   for (const [name, p] of Object.entries(config.profiles)) {
-    if (!config.connectors[p.connector]) errors.push(`profiles.${name}.connector: unknown connector "${p.connector}" (configured: ${Object.keys(config.connectors).join(', ') || 'none'})`);
+    if (!config.connectors[p.connector]) errors.push(unknownConnector(name, p.connector, Object.keys(config.connectors)));
   }
   if (!config.profiles[config.defaultProfile]) errors.push(`defaultProfile: no profile named "${config.defaultProfile}"`);
   if (config.server.baseUrl && !/^https?:\/\//.test(config.server.baseUrl)) errors.push('server.baseUrl: must be an http(s) URL');
   return errors.length ? { ok: false, errors } : { ok: true, config: deepFreeze(config) };
+}
+
+function unknownConnector(profile: string, connector: string, configured: readonly string[]): string {
+  return `profiles.${profile}.connector: unknown connector "${connector}" (configured: ${configured.join(', ') || 'none'})`;
+}
+
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Profiles naming a connector that is not configured, read from input the schema refused. */
+function rawConnectorRefErrors(raw: unknown): string[] {
+  if (!isMapping(raw) || !isMapping(raw.profiles)) return [];
+  // The schema's default when `connectors` is absent.
+  const connectors = raw.connectors === undefined ? { embedded: {} } : raw.connectors;
+  if (!isMapping(connectors)) return [];
+  const errors: string[] = [];
+  for (const [name, p] of Object.entries(raw.profiles)) {
+    const ref = isMapping(p) ? (p.connector ?? 'embedded') : undefined;
+    if (typeof ref === 'string' && !Object.hasOwn(connectors, ref)) errors.push(unknownConnector(name, ref, Object.keys(connectors)));
+  }
+  return errors;
 }
 
 export async function loadConfig(file: string | undefined, overrides: Overrides, connectorSchemas: ConnectorSchemas): Promise<LoadResult> {
