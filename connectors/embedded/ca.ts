@@ -10,7 +10,9 @@ import { join, resolve } from 'node:path';
 import type { webcrypto } from 'node:crypto';
 import { ConnectorError, type SdkClock, type SdkRandom, type SdkRevocationReason } from '../../src/sdk/index.js';
 import type { CaKeyType } from './config.js';
-import { derInteger, describePublicKey, identifiersOf, randomSerial, subjectNames, useWebCrypto } from './mapping.js';
+import * as der from './der.js';
+import { signLeaf } from './leaf.js';
+import { derInteger, identifiersOf, readSpki, randomSerial, subjectNames, useWebCrypto } from './mapping.js';
 
 type CryptoKey = webcrypto.CryptoKey;
 type Algorithm = webcrypto.Algorithm;
@@ -54,6 +56,10 @@ export interface CaCertificate {
 export interface SigningCa extends CaCertificate {
   privateKey: CryptoKey;
   signingAlgorithm: Algorithm;
+  /** DER AlgorithmIdentifier of `signingAlgorithm`, for what this CA signs (RFC 5280 §4.1.1.2). */
+  signatureAlgorithmDer: Uint8Array;
+  /** The certificate's subject Name exactly as encoded, the issuer of what this CA signs. */
+  subjectDer: Uint8Array;
 }
 
 export interface CertificateAuthority {
@@ -71,29 +77,35 @@ interface KeyAlgorithms {
   generate: webcrypto.EcKeyGenParams | webcrypto.RsaHashedKeyGenParams;
   import: webcrypto.EcKeyImportParams | webcrypto.RsaHashedImportParams;
   sign: Algorithm;
+  /** RFC 3279 §2.2.3 ecdsa-with-SHA*, no parameters; RFC 4055 §5 sha256WithRSAEncryption, NULL. */
+  signatureAlgorithmDer: Uint8Array;
 }
+
+const ECDSA_SHA256 = der.sequence(der.oid('1.2.840.10045.4.3.2'));
+const ECDSA_SHA384 = der.sequence(der.oid('1.2.840.10045.4.3.3'));
+const RSA_SHA256 = der.sequence(der.oid('1.2.840.113549.1.1.11'), new Uint8Array([0x05, 0x00]));
 
 function algorithmsFor(keyType: CaKeyType): KeyAlgorithms {
   switch (keyType) {
     case 'ec-p256':
-      return { generate: { name: 'ECDSA', namedCurve: 'P-256' }, import: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } as webcrypto.EcdsaParams };
+      return { generate: { name: 'ECDSA', namedCurve: 'P-256' }, import: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } as webcrypto.EcdsaParams, signatureAlgorithmDer: ECDSA_SHA256 };
     case 'ec-p384':
-      return { generate: { name: 'ECDSA', namedCurve: 'P-384' }, import: { name: 'ECDSA', namedCurve: 'P-384' }, sign: { name: 'ECDSA', hash: 'SHA-384' } as webcrypto.EcdsaParams };
+      return { generate: { name: 'ECDSA', namedCurve: 'P-384' }, import: { name: 'ECDSA', namedCurve: 'P-384' }, sign: { name: 'ECDSA', hash: 'SHA-384' } as webcrypto.EcdsaParams, signatureAlgorithmDer: ECDSA_SHA384 };
     case 'rsa-2048':
     case 'rsa-3072':
     case 'rsa-4096': {
       const modulusLength = Number(keyType.slice(4));
       const rsa = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-      return { generate: { ...rsa, modulusLength, publicExponent: new Uint8Array([1, 0, 1]) }, import: rsa, sign: rsa };
+      return { generate: { ...rsa, modulusLength, publicExponent: new Uint8Array([1, 0, 1]) }, import: rsa, sign: rsa, signatureAlgorithmDer: RSA_SHA256 };
     }
   }
 }
 
 /** The CA key type of a certificate on disk, which wins over the configured one after first start. */
 function keyTypeOf(cert: x509.X509Certificate): CaKeyType {
-  const key = describePublicKey(cert.publicKey.rawData);
-  if (key.kind === 'ec' && key.curve === 'prime256v1') return 'ec-p256';
-  if (key.kind === 'ec' && key.curve === 'secp384r1') return 'ec-p384';
+  const { key } = readSpki(new Uint8Array(cert.publicKey.rawData));
+  if (key.kind === 'ec' && key.curve === 'P-256') return 'ec-p256';
+  if (key.kind === 'ec' && key.curve === 'P-384') return 'ec-p384';
   if (key.kind === 'rsa' && key.bits === 2048) return 'rsa-2048';
   if (key.kind === 'rsa' && key.bits === 3072) return 'rsa-3072';
   if (key.kind === 'rsa' && key.bits === 4096) return 'rsa-4096';
@@ -238,10 +250,27 @@ async function loadCa(dir: string, clock: SdkClock, random: SdkRandom): Promise<
     dir,
     keyType,
     root: { cert: root, pem: certificatePem(root), keyId: await keyId(root) },
-    issuing: { cert: issuing, pem: certificatePem(issuing), keyId: await keyId(issuing), privateKey, signingAlgorithm: algs.sign },
+    issuing: {
+      cert: issuing,
+      pem: certificatePem(issuing),
+      keyId: await keyId(issuing),
+      privateKey,
+      signingAlgorithm: algs.sign,
+      signatureAlgorithmDer: algs.signatureAlgorithmDer,
+      subjectDer: subjectDerOf(new Uint8Array(issuing.rawData)),
+    },
     clock,
     random,
   };
+}
+
+/** Certificate → tbsCertificate → subject, the sixth field after the explicit version. */
+function subjectDerOf(cert: Uint8Array): Uint8Array {
+  const [tbs] = der.childrenOf(cert, der.readNode(cert, 0), 0x30);
+  const fields = tbs === undefined ? [] : der.childrenOf(cert, tbs, 0x30);
+  const subject = fields[fields[0]?.tag === 0xa0 ? 5 : 4];
+  if (subject === undefined) throw new ConnectorError('misconfigured', 'issuing CA certificate has no subject');
+  return der.bytesOf(cert, subject).slice();
 }
 
 const pending = new Map<string, Promise<CertificateAuthority>>();
@@ -266,51 +295,6 @@ export function loadOrCreateCa(dir: string, settings: CaSettings, clock: SdkCloc
 
 // ---------------------------------------------------------------- signing
 
-export interface LeafSpec {
-  publicKey: x509.PublicKey | CryptoKey;
-  /** Hex, from randomSerial. */
-  serial: string;
-  names: ReturnType<typeof subjectNames>;
-  extendedKeyUsages: readonly string[];
-  /** RSA subject keys also get keyEncipherment (RFC 5246 RSA key exchange). */
-  isRsaKey: boolean;
-  notBefore: Date;
-  notAfter: Date;
-  /** AIA caIssuers URL; omitted: no AIA. */
-  caIssuersUrl?: string;
-  /** CRL distribution point URL; omitted: no CRLDP. */
-  crlUrl?: string;
-}
-
-/** An end-entity certificate signed by the issuing CA. notAfter is cut to the issuing CA's. */
-export async function signLeaf(ca: CertificateAuthority, spec: LeafSpec): Promise<x509.X509Certificate> {
-  const { altNames, commonName } = spec.names;
-  const usages = x509.KeyUsageFlags.digitalSignature | (spec.isRsaKey ? x509.KeyUsageFlags.keyEncipherment : 0);
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(usages, true),
-    new x509.ExtendedKeyUsageExtension([...spec.extendedKeyUsages]),
-    await x509.SubjectKeyIdentifierExtension.create(spec.publicKey),
-    new x509.AuthorityKeyIdentifierExtension(ca.issuing.keyId),
-    // RFC 5280 §4.2.1.6: with an empty subject, the CA "MUST mark the subjectAltName extension as critical".
-    new x509.SubjectAlternativeNameExtension(altNames, commonName === undefined),
-  ];
-  if (spec.caIssuersUrl !== undefined) extensions.push(new x509.AuthorityInfoAccessExtension({ caIssuers: spec.caIssuersUrl }));
-  if (spec.crlUrl !== undefined) extensions.push(new x509.CRLDistributionPointsExtension([spec.crlUrl]));
-  const issuingNotAfter = ca.issuing.cert.notAfter.getTime();
-  return x509.X509CertificateGenerator.create({
-    serialNumber: spec.serial,
-    ...(commonName === undefined ? {} : { subject: new x509.Name([{ CN: [commonName] }]) }),
-    issuer: ca.issuing.cert.subjectName,
-    notBefore: spec.notBefore,
-    notAfter: new Date(Math.min(spec.notAfter.getTime(), issuingNotAfter)),
-    publicKey: spec.publicKey,
-    signingKey: ca.issuing.privateKey,
-    signingAlgorithm: ca.issuing.signingAlgorithm,
-    extensions,
-  });
-}
-
 /**
  * The gateway's own TLS listener certificate, from the issuing CA: a fresh ECDSA P-256 key,
  * dNSName/iPAddress SANs from `names`, serverAuth. chainPem is the issuing CA; clients trust root.pem.
@@ -323,8 +307,8 @@ export async function issueServerCertificate(
   useWebCrypto();
   const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
   const now = ca.clock.now();
-  const cert = await signLeaf(ca, {
-    publicKey: keys.publicKey,
+  const leaf = await signLeaf(ca, {
+    spki: new Uint8Array(await crypto.subtle.exportKey('spki', keys.publicKey)),
     serial: randomSerial(ca.random),
     names: subjectNames(identifiersOf(names)),
     extendedKeyUsages: [x509.ExtendedKeyUsage.serverAuth],
@@ -332,7 +316,7 @@ export async function issueServerCertificate(
     notBefore: now,
     notAfter: new Date(now.getTime() + validityDays * DAY_MS),
   });
-  return { certPem: certificatePem(cert), keyPem: await privateKeyPem(keys.privateKey), chainPem: ca.issuing.pem };
+  return { certPem: leaf.pem, keyPem: await privateKeyPem(keys.privateKey), chainPem: ca.issuing.pem };
 }
 
 export interface CrlEntry {

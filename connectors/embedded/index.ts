@@ -19,7 +19,8 @@ import {
   type TrustAnchors,
 } from '../../src/sdk/index.js';
 import { mkdir } from 'node:fs/promises';
-import { caDirectory, certificatePem, loadOrCreateCa, signCrl, signLeaf, type CertificateAuthority } from './ca.js';
+import { caDirectory, loadOrCreateCa, signCrl, type CertificateAuthority } from './ca.js';
+import { signLeaf } from './leaf.js';
 import { EmbeddedConfigSchema, type EmbeddedConfig } from './config.js';
 import { canonicalDn, extendedKeyUsages, normalizeSerial, parseCsr, randomSerial, subjectNames } from './mapping.js';
 import { EmbeddedStore, SerialTakenError, type IssuedRecord } from './store.js';
@@ -105,7 +106,7 @@ class Embedded implements EmbeddedConnector {
     const earlier = this.openStore().byRequestId(req.requestId);
     if (earlier !== undefined) return this.issued(earlier);
 
-    const { csr, key } = await parseCsr(req.csr);
+    const { spki, key } = parseCsr(req.csr);
     const names = subjectNames(req.identifiers);
     const ekus = extendedKeyUsages(req.template);
     const { notBefore, notAfter } = this.validity(req);
@@ -114,8 +115,8 @@ class Embedded implements EmbeddedConnector {
     }
     for (let attempt = 1; ; attempt++) {
       const serial = randomSerial(this.deps.random);
-      const cert = await signLeaf(this.ca, {
-        publicKey: csr.publicKey,
+      const leaf = await signLeaf(this.ca, {
+        spki,
         serial,
         names,
         extendedKeyUsages: ekus,
@@ -126,7 +127,7 @@ class Embedded implements EmbeddedConnector {
       });
       try {
         // Recorded before returning, so a lost response is found again by status() or a retry.
-        const rec = this.openStore().insertIssued({ requestId: req.requestId, serial, pem: certificatePem(cert), notAfter: cert.notAfter });
+        const rec = this.openStore().insertIssued({ requestId: req.requestId, serial, pem: leaf.pem, notAfter: leaf.notAfter });
         if (rec.serial === serial) this.deps.log.info({ requestId: req.requestId, serial }, 'certificate issued');
         return this.issued(rec);
       } catch (e) {

@@ -133,6 +133,11 @@ describe('embedded connector', () => {
       await expect(connector.issue(req, signal())).rejects.toMatchObject({ name: 'ConnectorError', code: 'bad-request' });
     });
 
+    it('rejects a P-521 CSR as bad-request', async () => {
+      const req = await issueRequest('order-p521', ['p521.example.test'], { key: 'ec-p521' });
+      await expect(connector.issue(req, signal())).rejects.toMatchObject({ code: 'bad-request', message: expect.stringMatching(/P-521/) });
+    });
+
     it('rejects a CSR whose signature does not verify as bad-request', async () => {
       const csr = await makeCsr(['tampered.example.test']);
       const last = csr.length - 1;
