@@ -50,13 +50,16 @@ export interface Challtestsrv {
 
   /** Adds A records for `host` (replacing the default 127.0.0.1 for that name). */
   addA(host: string, addresses: string[]): Promise<void>;
+  /** Removes the explicit A records of `host`; it answers the default again. */
   clearA(host: string): Promise<void>;
+  /** Adds AAAA records for `host` (no name has AAAA records otherwise). */
   addAaaa(host: string, addresses: string[]): Promise<void>;
   clearAaaa(host: string): Promise<void>;
   /** Adds one TXT record; several calls for the same name give several records. */
   addTxt(host: string, value: string): Promise<void>;
   /** Removes every TXT record of `host`. */
   clearTxt(host: string): Promise<void>;
+  /** Adds CAA records (flags 0) for `host`. */
   addCaa(host: string, policies: CaaPolicy[]): Promise<void>;
   clearCaa(host: string): Promise<void>;
   /** Makes `host` a CNAME for `target`; the server follows it for other query types. */
@@ -118,6 +121,12 @@ async function startOnce(binary: string, options: ChalltestsrvOptions): Promise<
     '-defaultIPv6', '',
   ];
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A test runner that exits without calling stop() must not leave the server behind.
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
   const output: string[] = [];
   const keep = (chunk: Buffer): void => {
     output.push(chunk.toString('utf8'));
@@ -242,7 +251,10 @@ async function waitUntilReady(
       if (!dnsUp) {
         const resolver = new Resolver({ timeout: 200, tries: 1 });
         resolver.setServers([`${dns.host}:${dns.port}`]);
-        await resolver.resolve4('ready.challtestsrv.test');
+        // Any answer means DNS is up; an empty one (with -defaultIPv4 "") is an answer too.
+        await resolver.resolve4('ready.challtestsrv.test').catch((e: unknown) => {
+          if (!(e instanceof Error && 'code' in e && (e.code === 'ENODATA' || e.code === 'ENOTFOUND'))) throw e;
+        });
         dnsUp = true;
       }
     } catch (e) {
