@@ -54,7 +54,7 @@ export function createNetClient(opts: NetClientOptions): NetClient {
 
   /** One Resolver per query, so an abort cancels this query and no other. */
   async function query<T>(rrtype: string, name: string, signal: AbortSignal, run: (r: Resolver) => Promise<T>): Promise<T | undefined> {
-    if (signal.aborted) throw new NetError('timeout', `${rrtype} lookup for ${name} not started: the deadline has passed`);
+    if (signal.aborted) throw new NetError('dns', `${rrtype} lookup for ${name} not started: the deadline has passed`);
     const resolver = new Resolver({ timeout: Math.max(100, Math.floor(opts.timeoutMs / 3)), tries: 3 });
     if (server !== undefined) resolver.setServers([formatHostPort(server.host, server.port)]);
     const cancel = (): void => resolver.cancel();
@@ -63,7 +63,8 @@ export function createNetClient(opts: NetClientOptions): NetClient {
       return await run(resolver);
     } catch (e) {
       if (signal.aborted) {
-        throw new NetError('timeout', `${rrtype} lookup for ${name} got no answer from ${resolverName} before the deadline`, { cause: e });
+        // Kind dns, not timeout: what hung is the lookup, and that is what the client should check.
+        throw new NetError('dns', `${rrtype} lookup for ${name} got no answer from ${resolverName} before the deadline`, { cause: e });
       }
       const code = errorCode(e);
       if (code !== undefined && NO_DATA_CODES.has(code)) return undefined;

@@ -229,6 +229,29 @@ describe('http-01', () => {
     expect(server.seen).toHaveLength(0);
   });
 
+  it('reports a name without A or AAAA records with dns', async () => {
+    const empty = await startChalltestsrv({ http01: false, defaultIPv4: '' });
+    try {
+      const net = createNetClient({ dnsResolver: empty.dns, http01Port: 1, tlsAlpn01Port: 1, timeoutMs: 5_000 });
+      const result = await createHttp01Validator(net).validate(input('nowhere.example.test'), signal());
+      expect(result.status).toBe('invalid');
+      if (result.status !== 'invalid') return;
+      expect(result.problem.type).toBe('dns');
+      expect(result.problem.detail).toBe(`http-01: no A or AAAA records for nowhere.example.test (resolver ${empty.dnsAddress})`);
+      expect(result.records).toEqual([
+        {
+          url: `http://nowhere.example.test:1${PATH}`,
+          hostname: 'nowhere.example.test',
+          port: '1',
+          addressesResolved: [],
+          resolver: empty.dnsAddress,
+        },
+      ]);
+    } finally {
+      await empty.stop();
+    }
+  });
+
   it('accepts DNS and IP identifiers but not wildcards', () => {
     const v = validatorFor(1);
     expect(v.accepts({ type: 'dns', value: 'a.example.test' }, false)).toBe(true);
