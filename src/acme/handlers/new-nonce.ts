@@ -3,6 +3,9 @@ import type { ProfiledContext } from '../context.js';
 // RFC 8555 §7.2: HEAD answers 200, GET 204; the profile middleware has set Replay-Nonce.
 export async function newNonce(ctx: ProfiledContext): Promise<void> {
   ctx.set('Cache-Control', 'no-store');
-  ctx.status = ctx.method === 'HEAD' ? 200 : 204;
-  ctx.body = null;
+  if (ctx.method === 'HEAD') {
+    ctx.status = 200;
+    return;
+  }
+  ctx.status = 204;
 }
