@@ -41,7 +41,7 @@ export async function validateChallenge(
 
   const deadline = AbortSignal.timeout(timeoutMs);
   const bounded = signal === undefined ? deadline : AbortSignal.any([deadline, signal]);
-  const work = validator.validate(input, bounded);
+  const work = (async () => validator.validate(input, bounded))(); // a synchronous throw lands in the catch below too
   // The deadline holds even for a validator that ignores its signal (its late outcome is dropped).
   // A validator that honours it gets a grace period to report the abort itself, with its records.
   let grace: NodeJS.Timeout | undefined;
