@@ -34,6 +34,11 @@ export function caDirectory(dataDir: string, name: string): string {
   return join(dataDir, 'connectors', name);
 }
 
+/** The file clients and operators install as the trust anchor: the root CA certificate alone. */
+export function trustBundlePath(dataDir: string, name: string): string {
+  return join(caDirectory(dataDir, name), CA_FILES.rootCert);
+}
+
 /** What loadOrCreateCa needs from the connector config (EmbeddedConfig fits). */
 export interface CaSettings {
   keyType: CaKeyType;
@@ -120,7 +125,7 @@ function pem(der: ArrayBuffer, label: string): string {
 }
 
 /** RFC 7468 text with a final newline; x509's toString('pem') has none. */
-export function certificatePem(cert: x509.X509Certificate): string {
+function certificatePem(cert: x509.X509Certificate): string {
   return pem(cert.rawData, 'CERTIFICATE');
 }
 
@@ -264,7 +269,7 @@ async function loadCa(dir: string, clock: SdkClock, random: SdkRandom): Promise<
   };
 }
 
-/** Certificate → tbsCertificate → subject, the sixth field after the explicit version. */
+/** Certificate → tbsCertificate → subject: the sixth field, or the fifth when version is absent (v1). */
 function subjectDerOf(cert: Uint8Array): Uint8Array {
   const [tbs] = der.childrenOf(cert, der.readNode(cert, 0), 0x30);
   const fields = tbs === undefined ? [] : der.childrenOf(cert, tbs, 0x30);

@@ -29,6 +29,7 @@ export { EmbeddedConfigSchema, CA_KEY_TYPES, type EmbeddedConfig, type CaKeyType
 export {
   CA_FILES,
   caDirectory,
+  trustBundlePath,
   issueServerCertificate,
   loadOrCreateCa,
   type CaSettings,
@@ -128,7 +129,7 @@ class Embedded implements EmbeddedConnector {
       try {
         // Recorded before returning, so a lost response is found again by status() or a retry.
         const rec = this.openStore().insertIssued({ requestId: req.requestId, serial, pem: leaf.pem, notAfter: leaf.notAfter });
-        if (rec.serial === serial) this.deps.log.info({ requestId: req.requestId, serial }, 'certificate issued');
+        if (rec.serial === serial) this.deps.log.debug({ requestId: req.requestId, serial }, 'certificate issued');
         return this.issued(rec);
       } catch (e) {
         if (!(e instanceof SerialTakenError) || attempt >= SERIAL_ATTEMPTS) throw e;
