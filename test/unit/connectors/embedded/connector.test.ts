@@ -2,7 +2,7 @@ import 'reflect-metadata'; // before @peculiar/x509, which needs a Reflect polyf
 import { describe, it, expect, beforeEach } from 'vitest';
 import { X509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { caIssuersPath, crlPath, type EmbeddedConnector } from '../../../../connectors/embedded/index.js';
@@ -315,5 +315,31 @@ describe('embedded connector', () => {
       const number = (c: x509.X509Crl) => Buffer.from(c.getExtension('2.5.29.20')?.value ?? new ArrayBuffer(0)).readUIntBE(2, 1);
       expect(number(crl)).toBeGreaterThan(number(firstCrl));
     });
+  });
+});
+
+describe.each(['ec-p384', 'rsa-2048'] as const)('embedded connector with a %s CA', (keyType) => {
+  it('issues leaves that Node and openssl verify up to the root', async () => {
+    const tmp = await tempDir();
+    const clock = new TestClock(START);
+    const { connector } = await start(tmp.path, clock, `ca-${keyType}`, { keyType });
+    try {
+      const issued = await connector.issue(await issueRequest(`order-${keyType}`, ['k.example.test', '2001:db8::7']), signal());
+      const [rootPem, issuingPem] = connector.caCertificatesPem();
+      const leaf = new X509Certificate(issued.leafPem);
+      expect(leaf.verify(new X509Certificate(issuingPem ?? '').publicKey)).toBe(true);
+      expect(leaf.checkIP('2001:db8::7')).toBe('2001:db8::7');
+      const dir = join(tmp.path, 'connectors', 'embedded');
+      await writeFile(join(dir, 'leaf-test.pem'), issued.leafPem);
+      const attime = String(clock.now().getTime() / 1000 + 60);
+      const out = execFileSync(OPENSSL, ['verify', '-attime', attime, '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'issuing.pem'), join(dir, 'leaf-test.pem')], { encoding: 'utf8' });
+      expect(out).toMatch(/leaf-test\.pem: OK/);
+      expect(rootPem).toBe(await readFile(join(dir, 'root.pem'), 'utf8'));
+      const crl = new x509.X509Crl(await connector.crl(signal()));
+      expect(await crl.verify({ publicKey: new x509.X509Certificate(issuingPem ?? '') })).toBe(true);
+    } finally {
+      await connector.close();
+      await tmp.remove();
+    }
   });
 });
