@@ -53,6 +53,8 @@ export interface GatewayProcess {
   /** Contents of the CA bundle at start. */
   readonly caPem: string;
   readonly dataDir: string;
+  /** The `--config` file written from `options.config` (removed on stop), when one was given. */
+  readonly configPath: string | undefined;
   readonly http01Port: number;
   readonly tlsAlpn01Port: number;
   readonly pid: number;
@@ -188,9 +190,11 @@ export async function startGatewayProcess(opts: GatewayProcessOptions = {}): Pro
   const args = ['serve', '--listen', `${LOOPBACK}:0`, '--data-dir', dataDir, '--http01-port', String(http01Port), '--tlsalpn01-port', String(tlsAlpn01Port), '--log-level', opts.logLevel ?? 'info'];
   if (opts.dnsResolver !== undefined) args.push('--dns-resolver', opts.dnsResolver);
   let configDir: string | undefined;
+  let configPath: string | undefined;
   if (opts.config !== undefined) {
     configDir = await mkdtemp(path.join(tmpdir(), 'acme-gw-config-'));
-    args.push('--config', await writeConfigFile(opts.config, configDir));
+    configPath = await writeConfigFile(opts.config, configDir);
+    args.push('--config', configPath);
   }
   args.push(...(opts.extraArgs ?? []));
 
@@ -250,6 +254,7 @@ export async function startGatewayProcess(opts: GatewayProcessOptions = {}): Pro
     caBundlePath,
     caPem,
     dataDir,
+    configPath,
     http01Port,
     tlsAlpn01Port,
     pid: run.child.pid ?? -1,
