@@ -24,7 +24,7 @@ import { createRa, type Ra } from '../ra/index.js';
 import type { ProfileRuntime } from '../ra/profiles.js';
 import { ValidationRunner } from '../ra/validation.js';
 import { hasTrustAnchors, type Connector, type ConnectorFactory } from '../sdk/connector.js';
-import type { Store } from '../storage/store.js';
+import type { AccountId, Store } from '../storage/store.js';
 import { createValidators } from '../va/index.js';
 import { createNetClient } from '../va/net-node.js';
 import { publicationRouter } from './publication.js';
@@ -118,6 +118,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     accountUrl,
     callTimeoutMs: CONNECTOR_CALL_TIMEOUT_MS,
     maxPendingMs: MAX_PENDING_MS,
+    registrationOf: async (accountId) => (await store.getAccount(accountId as AccountId))?.registrationId ?? null,
   });
   const reconciler = new Reconciler(store, issuance, clock, log.child({ component: 'reconciler' }), { intervalMs: 2_000, batchSize: 50 });
 
@@ -128,7 +129,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     tlsAlpn01Port: config.validation.tlsAlpn01Port,
     timeoutMs: config.validation.timeout,
   });
-  const validators = createValidators(net);
+  const validators = createValidators(net, { maxBodyBytes: config.validation.maxBodyBytes, maxRedirects: config.validation.maxRedirects });
   const runner = new ValidationRunner(store, validators, clock, log.child({ component: 'va' }), {
     concurrency: config.validation.concurrency,
     timeoutMs: config.validation.timeout,

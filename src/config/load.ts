@@ -110,6 +110,7 @@ export function validateConfig(raw: unknown, connectorSchemas: ConnectorSchemas,
     else config.connectors[name] = r.data as typeof c;
   }
   for (const [name, p] of Object.entries(config.profiles)) {
+    if (p.accounts === 'pre-registered' && !p.eab.required) errors.push(`profiles.${name}.eab.required: must be true when accounts is "pre-registered" (the EAB key names the registration)`);
     if (!config.connectors[p.connector]) errors.push(unknownConnector(name, p.connector, Object.keys(config.connectors)));
   }
   if (!config.profiles[config.defaultProfile]) errors.push(`defaultProfile: no profile named "${config.defaultProfile}"`);

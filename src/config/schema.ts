@@ -52,6 +52,13 @@ export const ProfileSchema = z
     website: z.url().optional(),
     caaIdentities: z.array(z.string().min(1)).prefault([]),
     eab: z.object({ required: z.boolean().prefault(false) }).strict().prefault({ required: false }),
+    /**
+     * open: newAccount creates the account's registration in the backend (when the connector keeps
+     * registrations). pre-registered: accounts need EAB, and the EAB key id names an existing registration.
+     */
+    accounts: z.enum(['open', 'pre-registered']).prefault('open'),
+    /** How long a registration's state (enabled, allowed names) is trusted before the backend is asked again; 0: every request. */
+    registrationCacheTtl: duration('registrationCacheTtl').prefault('60s'),
     challenges: z.array(z.enum(CHALLENGE_TYPES as [string, ...string[]])).min(1).prefault([...CHALLENGE_TYPES]),
     validity: z
       .object({ default: duration('validity.default').prefault('90d'), min: duration('validity.min').prefault('1h'), max: duration('validity.max').prefault('397d') })

@@ -7,6 +7,7 @@ import { checkContacts } from './contacts.js';
 import type { RaDeps } from './deps.js';
 import { accountDeactivate } from './order-state.js';
 import type { ProfileRuntime } from './profiles.js';
+import type { Registrations } from './registrations.js';
 
 export interface NewAccountInput {
   contact?: string[];
@@ -23,7 +24,10 @@ export interface AccountUpdate {
 }
 
 export class Accounts {
-  constructor(private readonly deps: RaDeps) {}
+  constructor(
+    private readonly deps: RaDeps,
+    private readonly registrations: Registrations,
+  ) {}
 
   async get(id: string): Promise<AccountRecord | undefined> {
     return this.deps.store.getAccount(id as AccountId);
@@ -34,7 +38,7 @@ export class Accounts {
   }
 
   /** §7.3 newAccount; `created` is false when the key already had an account (§7.3.1: 200 and its URL). */
-  async newAccount(profile: ProfileRuntime, key: AccountKeyLike, input: NewAccountInput): Promise<{ account: AccountRecord; created: boolean }> {
+  async newAccount(profile: ProfileRuntime, key: AccountKeyLike, input: NewAccountInput, accountUrl: (id: string) => string): Promise<{ account: AccountRecord; created: boolean }> {
     const { store, clock, random } = this.deps;
     const existing = await store.findAccountByThumbprint(profile.name, key.thumbprint);
     if (existing) {
@@ -43,14 +47,17 @@ export class Accounts {
     }
     if (input.onlyReturnExisting) throw problem.accountDoesNotExist();
     const cfg = profile.config;
-    if (cfg.eab.required && !input.eabKid) throw problem.externalAccountRequired();
+    const preRegistered = cfg.accounts === 'pre-registered';
+    if ((cfg.eab.required || preRegistered) && !input.eabKid) throw problem.externalAccountRequired();
     if (cfg.termsOfService && input.termsOfServiceAgreed !== true) {
       throw problem.malformed(`this profile has terms of service (${cfg.termsOfService}); newAccount must set termsOfServiceAgreed to true`);
     }
     const contact = checkContacts(input.contact ?? []);
     const now = clock.now();
+    const id = randomId(random) as AccountId;
+    const registrationId = preRegistered ? await this.preRegistration(profile, input.eabKid ?? '') : await this.registrations.ensure(profile, { accountId: id, accountUrl: accountUrl(id), profile: profile.name, contact, jwkThumbprint: key.thumbprint });
     const account: AccountRecord = {
-      id: randomId(random) as AccountId,
+      id,
       profile: profile.name,
       status: 'valid',
       jwk: key.jwk,
@@ -59,7 +66,7 @@ export class Accounts {
       termsAgreedAt: input.termsOfServiceAgreed ? now : null,
       termsAgreedVersion: input.termsOfServiceAgreed ? (cfg.termsOfService ?? null) : null,
       eabKid: input.eabKid ?? null,
-      registrationId: null,
+      registrationId,
       createdAt: now,
       updatedAt: now,
     };
@@ -82,6 +89,14 @@ export class Accounts {
       throw e;
     }
     return { account, created: true };
+  }
+
+  /** pre-registered: the EAB key names the registration (its id, or the kid itself), which must be enabled. */
+  private async preRegistration(profile: ProfileRuntime, kid: string): Promise<string> {
+    const eab = await this.deps.store.getEabKey(kid);
+    const registrationId = eab?.registrationId ?? kid;
+    await this.registrations.checkEnabled(profile, registrationId);
+    return registrationId;
   }
 
   /** §7.3.2 update and §7.3.6 deactivation; an empty update returns the account as it is. */

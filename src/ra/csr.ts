@@ -3,6 +3,7 @@
  * and exactly the order's identifiers as names. Anything else is badCSR, naming what is wrong.
  */
 import { createPublicKey } from 'node:crypto';
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { problem } from '../protocol/problem.js';
 import type { Identifier } from '../protocol/types.js';

@@ -4,11 +4,13 @@ import { Authorizations } from './authorizations.js';
 import type { RaDeps } from './deps.js';
 import { EabKeys } from './eab.js';
 import { Orders } from './orders.js';
+import { Registrations } from './registrations.js';
 import { Revocation } from './revocation.js';
 import type { CertificateId, CertificateRecord } from '../storage/store.js';
 import type { ValidationRunner } from './validation.js';
 
 export interface Ra {
+  registrations: Registrations;
   accounts: Accounts;
   orders: Orders;
   authorizations: Authorizations;
@@ -18,9 +20,11 @@ export interface Ra {
 }
 
 export function createRa(deps: RaDeps, runner: ValidationRunner): Ra {
+  const registrations = new Registrations(deps);
   return {
-    accounts: new Accounts(deps),
-    orders: new Orders(deps),
+    registrations,
+    accounts: new Accounts(deps, registrations),
+    orders: new Orders(deps, registrations),
     authorizations: new Authorizations(deps, runner),
     revocation: new Revocation(deps),
     eab: new EabKeys(deps),

@@ -8,6 +8,7 @@ import type { RaDeps } from './deps.js';
 import { parseIdentifiers, type ParsedIdentifier } from './identifiers.js';
 import { orderBeginFinalize, withAuthzStatusAt, withOrderStatusAt } from './order-state.js';
 import type { ProfileRuntime } from './profiles.js';
+import type { Registrations } from './registrations.js';
 import { checkRequestedValidity } from './validity.js';
 
 export interface NewOrderInput {
@@ -17,7 +18,10 @@ export interface NewOrderInput {
 }
 
 export class Orders {
-  constructor(private readonly deps: RaDeps) {}
+  constructor(
+    private readonly deps: RaDeps,
+    private readonly registrations: Registrations,
+  ) {}
 
   /** The challenge types offered for one identifier: the profile's list, filtered by what each type can prove. */
   challengeTypesFor(profile: ProfileRuntime, p: ParsedIdentifier): ChallengeType[] {
@@ -40,6 +44,8 @@ export class Orders {
       );
     }
     const validity = checkRequestedValidity(cfg, now, input.notBefore, input.notAfter);
+    // Issue #4: the registration's allowed names limit what its account may order.
+    await this.registrations.checkIdentifiers(profile, account, parsed.map((p) => p.identifier));
     const orderId = randomId(random) as OrderId;
     const orderExpires = new Date(now.getTime() + cfg.orderLifetime);
     const authzs: AuthzRecord[] = parsed.map((p) => {

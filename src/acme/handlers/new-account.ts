@@ -30,7 +30,7 @@ export async function newAccount(ctx: JwsContext): Promise<void> {
     ...(req.termsOfServiceAgreed !== undefined ? { termsOfServiceAgreed: req.termsOfServiceAgreed } : {}),
     ...(req.onlyReturnExisting !== undefined ? { onlyReturnExisting: req.onlyReturnExisting } : {}),
     ...(eabKid ? { eabKid } : {}),
-  });
+  }, (id) => links.account(id));
   ctx.state.account = account;
   ctx.status = created ? 201 : 200;
   ctx.set('Location', links.account(account.id));

@@ -43,6 +43,7 @@ export function jws(source: KeySource) {
       account = id ? await svc.ra.accounts.get(id) : undefined;
       if (!account || account.profile !== profile.name) throw problem.accountDoesNotExist(`"kid" ${kid} is not an account of profile ${profile.name}`);
       if (account.status !== 'valid') throw problem.unauthorized(`account is "${account.status}"`);
+      await svc.ra.registrations.checkAccount(profile, account);
       key = await importAccountKey(account.jwk, header.alg);
     }
     const payload = await verifyJws(envelope, header, key);
