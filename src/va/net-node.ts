@@ -237,6 +237,10 @@ export function createNetClient(opts: NetClientOptions): NetClient {
       const records = await query('CAA', name, bounded(signal), (r) => r.resolveCaa(name));
       return (records ?? []).map(toCaaRecord);
     },
+    resolveCname: async (name, signal) => {
+      const targets = await query('CNAME', name, bounded(signal), (r) => r.resolveCname(name));
+      return (targets ?? []).map((t) => (t.endsWith('.') ? t.slice(0, -1) : t));
+    },
     resolveAddresses: (name, signal) => resolveAddresses(name, bounded(signal)),
     httpGet,
     tlsAlpnCertificate,

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 
 export interface CaaRecord {
+  /** The flags octet (RFC 8659 §4.1); 128 is the Issuer Critical Flag. */
   critical: number;
   tag: string;
   value: string;
@@ -23,7 +24,18 @@ export interface HttpResult {
 export interface NetClient {
   /** TXT records, each record's strings joined. Throws NetError on failure (NXDOMAIN gives []). */
   resolveTxt(name: string, signal: AbortSignal): Promise<string[]>;
+  /**
+   * CAA records at `name` (RFC 8659 §4.1), flags as the whole octet in `critical`. A resolver that
+   * chases aliases answers with the records at the end of the chain. Throws NetError on failure
+   * (NXDOMAIN and no data give []).
+   */
   resolveCaa(name: string, signal: AbortSignal): Promise<CaaRecord[]>;
+  /**
+   * The CNAME target(s) of `name`, without the trailing dot; [] when `name` is not an alias
+   * (NXDOMAIN and no data). Throws NetError on failure. Used to chase aliases for CAA when the
+   * resolver answers with the CNAME alone (RFC 8659 §3, RFC 1034 §4.3.2).
+   */
+  resolveCname(name: string, signal: AbortSignal): Promise<string[]>;
   /** A and AAAA records. */
   resolveAddresses(name: string, signal: AbortSignal): Promise<string[]>;
   /** GET over plain HTTP to the configured http-01 port, following redirects within limits. */

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetClient } from '../../../src/va/net-node.js';
 import type { NetClient } from '../../../src/va/net.js';
 import { startChalltestsrv, type Challtestsrv } from '../../fakes/challtestsrv.js';
+import { startDnsResponder } from '../../fakes/dns-responder.js';
 
 const signal = (): AbortSignal => AbortSignal.timeout(5_000);
 
@@ -41,6 +42,28 @@ describe('createNetClient against pebble-challtestsrv', () => {
       { critical: 0, tag: 'iodef', value: 'mailto:ops@example.test' },
     ]);
     expect(await net.resolveCaa('no-caa.example.test', signal())).toEqual([]);
+  });
+
+  it('reads the CAA flags octet whole, so the critical flag is 128', async () => {
+    const responder = await startDnsResponder();
+    try {
+      responder.set('flags.example.test', { caa: [{ flags: 128, tag: 'tbs', value: 'Unknown' }, { flags: 1, tag: 'issue', value: 'ca.example.test' }] });
+      const client = createNetClient({ dnsResolver: responder.dns, http01Port: 1, tlsAlpn01Port: 1, timeoutMs: 5_000 });
+      expect(await client.resolveCaa('flags.example.test', signal())).toEqual([
+        { critical: 128, tag: 'tbs', value: 'Unknown' },
+        { critical: 1, tag: 'issue', value: 'ca.example.test' },
+      ]);
+    } finally {
+      await responder.stop();
+    }
+  });
+
+  it('reads a CNAME target without the trailing dot, and none for a name that is not an alias', async () => {
+    await dns.addCname('cname-alias.example.test', 'cname-target.example.test');
+    expect(await net.resolveCname('cname-alias.example.test', signal())).toEqual(['cname-target.example.test']);
+    expect(await net.resolveCname('cname-target.example.test', signal())).toEqual([]);
+    await dns.setServfail('cname-fail.example.test');
+    await expect(net.resolveCname('cname-fail.example.test', signal())).rejects.toMatchObject({ name: 'NetError', kind: 'dns' });
   });
 
   it('returns no TXT records for a name without any, and each record once', async () => {
