@@ -9,6 +9,25 @@ import { isConnectorError } from '../../sdk/errors.js';
 import { toProblem } from '../../issuance/errors.js';
 import { ConflictError, NotFoundError } from '../../storage/store.js';
 import type { AcmeContext } from '../context.js';
+import { createLinks } from '../links.js';
+
+/**
+ * RFC 8555 §7.1: "The "index" link relation is present on all resources other than the directory".
+ * The profile middleware sets it, but the router runs it only for a route whose method matches, so
+ * a 405 (or a 404 below a profile) gets it here, for a path under a profile that exists.
+ */
+function indexLinkOutsideRoutes(ctx: AcmeContext): void {
+  if (ctx.state.links) return;
+  const name = /^\/acme\/([^/]+)\//.exec(ctx.path)?.[1];
+  let profile: string;
+  try {
+    profile = decodeURIComponent(name ?? '');
+  } catch {
+    return;
+  }
+  if (!ctx.state.svc.profiles.has(profile)) return;
+  ctx.append('Link', `<${createLinks(ctx.state.svc.baseUrl(), profile).directory()}>;rel="index"`);
+}
 
 function asProblem(ctx: AcmeContext, err: unknown): AcmeProblem {
   if (err instanceof AcmeProblem) return err;
@@ -41,8 +60,11 @@ export async function render(ctx: AcmeContext, p: AcmeProblem): Promise<void> {
 export async function errors(ctx: AcmeContext, next: Next): Promise<void> {
   try {
     await next();
-    if (ctx.status === 404 && ctx.body === undefined) await render(ctx, problem.notFound(`resource ${ctx.path}`));
-    else if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === 'string')) {
+    if (ctx.status === 404 && ctx.body === undefined) {
+      indexLinkOutsideRoutes(ctx);
+      await render(ctx, problem.notFound(`resource ${ctx.path}`));
+    } else if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === 'string')) {
+      indexLinkOutsideRoutes(ctx);
       await render(ctx, problem.methodNotAllowed(`${ctx.method} is not allowed on ${ctx.path}${ctx.response.get('Allow') ? `; use ${ctx.response.get('Allow')}` : ''}`));
     }
   } catch (err) {
