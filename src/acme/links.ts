@@ -23,7 +23,7 @@ export interface Links {
 }
 
 export function profilePath(profile: string): string {
-  return `/acme/${encodeURIComponent(profile)}`;
+  return `/acme/${profile.split('/').map(encodeURIComponent).join('/')}`;
 }
 
 export function createLinks(base: string, profile: string): Links {

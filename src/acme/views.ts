@@ -24,6 +24,7 @@ export function orderView(o: OrderRecord, links: Links) {
     ...(o.notBefore ? { notBefore: iso(o.notBefore) } : {}),
     ...(o.notAfter ? { notAfter: iso(o.notAfter) } : {}),
     ...(o.error ? { error: o.error } : {}),
+    ...(typeof o.policy?.certificateProfile === 'string' ? { profile: o.policy.certificateProfile } : {}), // draft-ietf-acme-profiles-01 §4
     authorizations: o.authzIds.map((id) => links.authz(id)),
     finalize: links.finalize(o.id),
     ...(o.certificateId && o.status === 'valid' ? { certificate: links.certificate(o.certificateId) } : {}),

@@ -21,12 +21,12 @@ import { systemClock, type Clock } from '../lib/clock.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { randomId, systemRandom, type Random } from '../lib/random.js';
 import { createRa, type Ra } from '../ra/index.js';
-import type { ProfileRuntime } from '../ra/profiles.js';
 import { ValidationRunner } from '../ra/validation.js';
 import { hasTrustAnchors, type Connector, type ConnectorFactory } from '../sdk/connector.js';
 import type { AccountId, Store } from '../storage/store.js';
 import { createValidators } from '../va/index.js';
 import { createNetClient } from '../va/net-node.js';
+import { buildEndpoints, issuanceProfileFor } from './profiles.js';
 import { publicationRouter } from './publication.js';
 import { openStore } from './storage.js';
 import { ensureListenerTls, listenerCa, writeCaBundle } from './tls.js';
@@ -56,7 +56,6 @@ export interface Gateway {
 }
 
 const CONNECTOR_CALL_TIMEOUT_MS = 30_000;
-const MAX_PENDING_MS = 7 * 86_400_000;
 
 function defaultBaseUrl(config: Config, address: AddressInfo | undefined): string {
   if (config.server.baseUrl) return config.server.baseUrl.replace(/\/+$/, '');
@@ -94,12 +93,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     throw e;
   }
 
-  const profiles = new Map<string, ProfileRuntime>();
-  for (const [name, p] of Object.entries(config.profiles)) {
-    const connector = connectors.get(p.connector);
-    if (!connector) throw new Error(`profiles.${name}.connector: unknown connector "${p.connector}"`);
-    profiles.set(name, { name, config: p, connectorName: p.connector, connector });
-  }
+  const profiles = buildEndpoints(config, connectors);
 
   const instanceId = `gw-${randomId(random, 64)}`;
   const accountUrl = (profile: string, id: string) => `${baseUrl()}/acme/${profile}/acct/${id}`;
@@ -109,15 +103,10 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     random,
     log: log.child({ component: 'issuance' }),
     instanceId,
-    profile: (name) => {
-      const p = profiles.get(name);
-      if (!p) return undefined;
-      return { name, connector: p.connector, template: p.config.template, defaultValidityMs: p.config.validity.default, finalizeWaitMs: p.config.finalizeWait };
-    },
+    profileFor: (order) => issuanceProfileFor(profiles, order),
     orderUrl: (profile, id) => `${baseUrl()}/acme/${profile}/order/${id}`,
     accountUrl,
     callTimeoutMs: CONNECTOR_CALL_TIMEOUT_MS,
-    maxPendingMs: MAX_PENDING_MS,
     registrationOf: async (accountId) => (await store.getAccount(accountId as AccountId))?.registrationId ?? null,
   });
   const reconciler = new Reconciler(store, issuance, clock, log.child({ component: 'reconciler' }), { intervalMs: 2_000, batchSize: 50 });
@@ -153,9 +142,10 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
   app.silent = true;
   app.use(requestLog(services));
   app.use(errors);
-  const router = acmeRouter();
-  app.use(router.routes());
-  app.use(router.allowedMethods());
+  for (const router of [acmeRouter('/acme/raProfile/:binding'), acmeRouter('/acme/:profile')]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
   const publication = publicationRouter(connectors);
   app.use(publication.routes());
 

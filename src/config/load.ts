@@ -111,7 +111,13 @@ export function validateConfig(raw: unknown, connectorSchemas: ConnectorSchemas,
   }
   for (const [name, p] of Object.entries(config.profiles)) {
     if (p.accounts === 'pre-registered' && !p.eab.required) errors.push(`profiles.${name}.eab.required: must be true when accounts is "pre-registered" (the EAB key names the registration)`);
-    if (!config.connectors[p.connector]) errors.push(unknownConnector(name, p.connector, Object.keys(config.connectors)));
+    if (name === 'raProfile') errors.push('profiles.raProfile: the name is reserved for /acme/raProfile/{binding}/');
+    if (p.binding !== undefined && !config.bindings[p.binding]) errors.push(`profiles.${name}.binding: no binding named "${p.binding}" (configured: ${Object.keys(config.bindings).join(', ') || 'none'})`);
+    else if (p.binding === undefined && !config.connectors[p.connector]) errors.push(unknownConnector(name, p.connector, Object.keys(config.connectors)));
+  }
+  for (const [name, b] of Object.entries(config.bindings)) {
+    if (!config.connectors[b.connector]) errors.push(`bindings.${name}.connector: unknown connector "${b.connector}" (configured: ${Object.keys(config.connectors).join(', ') || 'none'})`);
+    if (b.acme && !config.profiles[b.acme.profile]) errors.push(`bindings.${name}.acme.profile: no ACME profile named "${b.acme.profile}"`);
   }
   if (!config.profiles[config.defaultProfile]) errors.push(`defaultProfile: no profile named "${config.defaultProfile}"`);
   if (config.server.baseUrl && !/^https?:\/\//.test(config.server.baseUrl)) errors.push('server.baseUrl: must be an http(s) URL');
@@ -132,7 +138,7 @@ function rawConnectorRefErrors(raw: unknown): string[] {
   if (!isMapping(connectors)) return [];
   const errors: string[] = [];
   for (const [name, p] of Object.entries(raw.profiles)) {
-    const ref = isMapping(p) ? (p.connector ?? 'embedded') : undefined;
+    const ref = isMapping(p) && p.binding === undefined ? (p.connector ?? 'embedded') : undefined;
     if (typeof ref === 'string' && !Object.hasOwn(connectors, ref)) errors.push(unknownConnector(name, ref, Object.keys(connectors)));
   }
   return errors;

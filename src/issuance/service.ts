@@ -28,6 +28,8 @@ export interface IssuanceProfile {
   template: TemplateRef;
   defaultValidityMs: number;
   finalizeWaitMs: number;
+  /** How long an order may wait in processing (approvals, outages) before it becomes invalid. */
+  maxPendingMs: number;
 }
 
 export interface IssuanceDeps {
@@ -37,13 +39,12 @@ export interface IssuanceDeps {
   log: Logger;
   /** This process's name in leases. */
   instanceId: string;
-  profile(name: string): IssuanceProfile | undefined;
+  /** The connector, template and timings that apply to this order (its endpoint and certificate profile). */
+  profileFor(order: OrderRecord): IssuanceProfile | undefined;
   orderUrl(profile: string, id: string): string;
   accountUrl(profile: string, id: string): string;
   /** How long one connector call may take. */
   callTimeoutMs: number;
-  /** How long an order may wait in processing (approvals, outages) before it becomes invalid. */
-  maxPendingMs: number;
   /** The registration an account maps to, if any (issue #4). */
   registrationOf?(accountId: string): Promise<string | null>;
 }
@@ -102,7 +103,7 @@ export class IssuanceService {
   }
 
   private profileOf(order: OrderRecord): IssuanceProfile {
-    const p = this.deps.profile(order.profile);
+    const p = this.deps.profileFor(order);
     if (!p) throw new Error(`order ${order.id} names profile "${order.profile}", which is not configured`);
     return p;
   }
@@ -197,8 +198,8 @@ export class IssuanceService {
       }
       const finalizedAt = current.policy?.finalizedAt;
       const age = now.getTime() - (typeof finalizedAt === 'string' ? Date.parse(finalizedAt) : current.createdAt.getTime());
-      if (age > this.deps.maxPendingMs) {
-        const detail = `the backend did not issue within ${Math.round(this.deps.maxPendingMs / 1000)} s${outcome.info.ticket ? ` (backend request ${outcome.info.ticket})` : ''}`;
+      if (age > profile.maxPendingMs) {
+        const detail = `the backend did not issue within ${Math.round(profile.maxPendingMs / 1000)} s${outcome.info.ticket ? ` (backend request ${outcome.info.ticket})` : ''}`;
         const next = orderFailed(current, now, problem.serverInternal(detail).toDocument());
         await tx.updateOrder(next);
         log2.warn({ code: outcome.code, age }, 'order given up');

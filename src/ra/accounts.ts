@@ -6,6 +6,7 @@ import { ConflictError, type AccountId, type AccountRecord } from '../storage/st
 import { checkContacts } from './contacts.js';
 import type { RaDeps } from './deps.js';
 import { accountDeactivate } from './order-state.js';
+import { checkAccountKeyType } from './policy.js';
 import type { ProfileRuntime } from './profiles.js';
 import type { Registrations } from './registrations.js';
 
@@ -47,6 +48,7 @@ export class Accounts {
     }
     if (input.onlyReturnExisting) throw problem.accountDoesNotExist();
     const cfg = profile.config;
+    checkAccountKeyType(profile, key.jwk);
     const preRegistered = cfg.accounts === 'pre-registered';
     if ((cfg.eab.required || preRegistered) && !input.eabKid) throw problem.externalAccountRequired();
     if (cfg.termsOfService && input.termsOfServiceAgreed !== true) {
@@ -117,7 +119,8 @@ export class Accounts {
   }
 
   /** §7.3.5 keyChange: the new key must not belong to another account (409 with its URL). */
-  async changeKey(account: AccountRecord, newKey: AccountKeyLike): Promise<AccountRecord> {
+  async changeKey(account: AccountRecord, profile: ProfileRuntime, newKey: AccountKeyLike): Promise<AccountRecord> {
+    checkAccountKeyType(profile, newKey.jwk);
     const now = this.deps.clock.now();
     return this.deps.store.transaction(async (tx) => {
       const other = await tx.findAccountByThumbprint(account.profile, newKey.thumbprint);

@@ -74,9 +74,14 @@ export function authzCancelled(a: AuthzRecord, now: Date): AuthzRecord {
   return a.status === 'pending' ? { ...a, status: 'deactivated', updatedAt: now } : a;
 }
 
-/** Issue #5 `validation: none`: the template decides, so authorizations start valid. */
-export function authzPreAuthorized(a: AuthzRecord): AuthzRecord {
-  return { ...a, status: 'valid' };
+/** §7.1.6 starting states; issue #5 `validation: none`: the template decides, so authorizations start valid. */
+export function initialAuthzStatus(preAuthorized: boolean): AuthzRecord['status'] {
+  return preAuthorized ? 'valid' : 'pending';
+}
+
+/** An order whose authorizations all start valid is ready at once (§7.1.6). */
+export function initialOrderStatus(preAuthorized: boolean): OrderStatus {
+  return preAuthorized ? 'ready' : 'pending';
 }
 
 // ---------------------------------------------------------------- orders

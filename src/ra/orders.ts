@@ -6,15 +6,18 @@ import type { AccountRecord, AuthzId, AuthzRecord, ChallengeId, ChallengeRecord,
 import { checkCsr } from './csr.js';
 import type { RaDeps } from './deps.js';
 import { parseIdentifiers, type ParsedIdentifier } from './identifiers.js';
-import { orderBeginFinalize, withAuthzStatusAt, withOrderStatusAt } from './order-state.js';
+import { initialAuthzStatus, initialOrderStatus, orderBeginFinalize, withAuthzStatusAt, withOrderStatusAt } from './order-state.js';
 import type { ProfileRuntime } from './profiles.js';
 import type { Registrations } from './registrations.js';
+import { checkIdentifierPolicy, checkTermsAgreement, chooseCertificateProfile } from './policy.js';
 import { checkRequestedValidity } from './validity.js';
 
 export interface NewOrderInput {
   identifiers: { type: string; value: string }[];
   notBefore?: string;
   notAfter?: string;
+  /** draft-ietf-acme-profiles-01 §4: the certificate profile asked for. */
+  profile?: string;
 }
 
 export class Orders {
@@ -32,8 +35,13 @@ export class Orders {
     const { clock, random, store } = this.deps;
     const now = clock.now();
     const cfg = profile.config;
+    checkTermsAgreement(profile, account);
     const parsed = parseIdentifiers(input.identifiers, cfg.maxIdentifiers);
-    const noChallenge = parsed.filter((p) => this.challengeTypesFor(profile, p).length === 0);
+    checkIdentifierPolicy(profile, parsed);
+    const chosen = chooseCertificateProfile(profile, input.profile);
+    // Issue #5 `validation: none`: the registration and template decide; no challenge is offered.
+    const preAuthorized = cfg.validation === 'none';
+    const noChallenge = preAuthorized ? [] : parsed.filter((p) => this.challengeTypesFor(profile, p).length === 0);
     if (noChallenge.length > 0) {
       throw problem.rejectedIdentifier(
         noChallenge.map((p) => ({
@@ -43,14 +51,14 @@ export class Orders {
         })),
       );
     }
-    const validity = checkRequestedValidity(cfg, now, input.notBefore, input.notAfter);
+    const validity = checkRequestedValidity(chosen.validity, now, input.notBefore, input.notAfter);
     // Issue #4: the registration's allowed names limit what its account may order.
     await this.registrations.checkIdentifiers(profile, account, parsed.map((p) => p.identifier));
     const orderId = randomId(random) as OrderId;
     const orderExpires = new Date(now.getTime() + cfg.orderLifetime);
     const authzs: AuthzRecord[] = parsed.map((p) => {
       const authzId = randomId(random) as AuthzId;
-      const challenges: ChallengeRecord[] = this.challengeTypesFor(profile, p).map((type) => ({
+      const challenges: ChallengeRecord[] = (preAuthorized ? [] : this.challengeTypesFor(profile, p)).map((type) => ({
         id: randomId(random) as ChallengeId,
         authzId,
         type,
@@ -68,7 +76,7 @@ export class Orders {
         profile: profile.name,
         identifier: p.authzIdentifier,
         wildcard: p.wildcard,
-        status: 'pending',
+        status: initialAuthzStatus(preAuthorized),
         expires: new Date(Math.min(now.getTime() + cfg.authzLifetime, orderExpires.getTime())),
         challenges,
         createdAt: now,
@@ -79,7 +87,7 @@ export class Orders {
       id: orderId,
       accountId: account.id,
       profile: profile.name,
-      status: 'pending',
+      status: initialOrderStatus(preAuthorized),
       expires: orderExpires,
       identifiers: parsed.map((p) => p.identifier),
       notBefore: validity.notBefore,
@@ -93,7 +101,17 @@ export class Orders {
       issuanceAttempts: 0,
       leaseOwner: null,
       leaseUntil: null,
-      policy: { profile: profile.name, connector: profile.connectorName, template: cfg.template.name, validation: 'required' },
+      // The audit record (issue #5): which profile, binding, template and policy applied.
+      policy: {
+        endpoint: profile.name,
+        acmeProfile: profile.acmeProfile,
+        binding: profile.binding,
+        connector: profile.connectorName,
+        template: chosen.template.name,
+        certificateProfile: chosen.name,
+        validation: preAuthorized ? 'none: the registration and template decide' : 'required',
+        ...(account.registrationId ? { registration: account.registrationId } : {}),
+      },
       createdAt: now,
       updatedAt: now,
     };

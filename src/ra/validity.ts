@@ -12,14 +12,14 @@ function parseTime(field: string, value: string): Date {
   return d;
 }
 
-export function checkRequestedValidity(profile: ProfileConfig, now: Date, notBefore?: string, notAfter?: string): { notBefore: Date | null; notAfter: Date | null } {
+export function checkRequestedValidity(range: ProfileConfig['validity'], now: Date, notBefore?: string, notAfter?: string): { notBefore: Date | null; notAfter: Date | null } {
   if (notBefore === undefined && notAfter === undefined) return { notBefore: null, notAfter: null };
   const nb = notBefore !== undefined ? parseTime('notBefore', notBefore) : now;
-  const na = notAfter !== undefined ? parseTime('notAfter', notAfter) : new Date(nb.getTime() + profile.validity.default);
+  const na = notAfter !== undefined ? parseTime('notAfter', notAfter) : new Date(nb.getTime() + range.default);
   if (na.getTime() <= nb.getTime()) throw problem.malformed('notAfter must be later than notBefore');
   if (nb.getTime() < now.getTime() - BACKDATE_TOLERANCE_MS) throw problem.malformed(`notBefore ${nb.toISOString()} lies in the past`);
   const span = na.getTime() - nb.getTime();
-  const { min, max } = profile.validity;
+  const { min, max } = range;
   if (span > max) throw problem.malformed(`the requested validity (${formatDurationMs(span)}) is longer than this profile allows (${formatDurationMs(max)})`);
   if (span < min) throw problem.malformed(`the requested validity (${formatDurationMs(span)}) is shorter than this profile allows (${formatDurationMs(min)})`);
   return { notBefore: notBefore !== undefined ? nb : null, notAfter: na };

@@ -15,7 +15,10 @@ export async function directory(ctx: ProfiledContext): Promise<void> {
       ...(cfg.website ? { website: cfg.website } : {}),
       caaIdentities: cfg.caaIdentities,
       externalAccountRequired: cfg.eab.required,
-      ...(cfg.enabled ? {} : { disabled: true }),
+      ...(Object.keys(cfg.certificateProfiles).length > 0
+        ? { profiles: Object.fromEntries(Object.entries(cfg.certificateProfiles).map(([name, p]) => [name, p.description])) } // draft-ietf-acme-profiles-01 §3
+        : {}),
+      ...(cfg.enabled && profile.bindingEnabled ? {} : { disabled: true }),
       ...(cfg.description ? { description: cfg.description } : {}),
     },
   };

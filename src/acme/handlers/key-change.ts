@@ -13,7 +13,7 @@ export async function keyChange(ctx: KidContext): Promise<void> {
   if (inner.account !== links.account(account.id)) throw problem.unauthorized('the inner JWS names another account than the one signing');
   if (!(await sameKey(inner.oldKey, account.jwk))) throw problem.unauthorized('"oldKey" is not the account\'s current key');
   try {
-    const next = await svc.ra.accounts.changeKey(account, inner.newKey);
+    const next = await svc.ra.accounts.changeKey(account, ctx.state.profile, inner.newKey);
     ctx.body = accountView(next, links);
   } catch (e) {
     if (e instanceof ConflictError && e.existingId) {

@@ -8,6 +8,7 @@ const NewOrderPayload = z.object({
   identifiers: z.array(z.object({ type: z.string(), value: z.string() })).min(1),
   notBefore: z.string().optional(),
   notAfter: z.string().optional(),
+  profile: z.string().min(1).optional(), // draft-ietf-acme-profiles-01 §4
 });
 
 export async function newOrder(ctx: KidContext): Promise<void> {
@@ -17,6 +18,7 @@ export async function newOrder(ctx: KidContext): Promise<void> {
     identifiers: req.identifiers,
     ...(req.notBefore !== undefined ? { notBefore: req.notBefore } : {}),
     ...(req.notAfter !== undefined ? { notAfter: req.notAfter } : {}),
+    ...(req.profile !== undefined ? { profile: req.profile } : {}),
   });
   // §7.4: "201 (Created)", the order URL in Location, the order object in the body.
   ctx.status = 201;
