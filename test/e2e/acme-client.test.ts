@@ -10,12 +10,12 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as acme from 'acme-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { startChalltestsrv, type Challtestsrv } from '../fakes/challtestsrv.js';
 import type { AccountId } from '../../src/storage/store.js';
 import { freePort } from '../helpers/gateway-process.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { certFacts, firstPem, opensslVerify, requireOpenssl, restPems } from './support.js';
+import { certFacts, firstPem, opensslVerify, requireOpenssl, restPems, sharedFixture } from './support.js';
 
 const TIMEOUT_MS = 90_000;
 const URN = 'urn:ietf:params:acme:error:';
@@ -35,7 +35,7 @@ let client: acme.Client;
 let firstAccountKey: Buffer;
 let issuedPem: string | undefined;
 
-beforeAll(async () => {
+const ready = sharedFixture(async () => {
   await requireOpenssl();
   dns = await startChalltestsrv({ http01: false });
   const http01Port = await freePort();
@@ -64,7 +64,7 @@ beforeAll(async () => {
     if (type.startsWith('application/problem+json') && typeof data === 'object' && data !== null && 'type' in data) problems.push(String(data.type));
     return resp;
   });
-}, 60_000);
+});
 
 afterAll(async () => {
   await gw?.stop();
@@ -105,13 +105,15 @@ async function checkChain(chainPem: string, names: string[], file: string) {
   return facts;
 }
 
-describe('acme-client against the gateway', () => {
+describe('acme-client against the gateway', { timeout: TIMEOUT_MS }, () => {
   it('refuses an account without External Account Binding on a profile that requires it', async () => {
+    await ready();
     const c = await newClient(gw.directory('partners'));
     expect(await problemOf(() => c.createAccount({ termsOfServiceAgreed: true }))).toBe(`${URN}externalAccountRequired`);
   });
 
   it('creates an account bound to an EAB key, and refuses a second account with the same single-use key', async () => {
+    await ready();
     const key = await gw.gateway.ra.eab.create('partners');
     const c = await newClient(gw.directory('partners'), { externalAccountBinding: { kid: key.kid, hmacKey: key.hmacKey } });
     const account = await c.createAccount({ termsOfServiceAgreed: true, contact: ['mailto:eab@example.org'] });
@@ -124,6 +126,7 @@ describe('acme-client against the gateway', () => {
   });
 
   it('issues through http-01 answered by a node:http server on the gateway http-01 port', async () => {
+    await ready();
     firstAccountKey = await acme.crypto.createPrivateKey();
     client = await newClient(gw.directoryUrl, { accountKey: firstAccountKey });
     await client.createAccount({ termsOfServiceAgreed: true, contact: ['mailto:test@example.org'] });
@@ -140,9 +143,10 @@ describe('acme-client against the gateway', () => {
     await checkChain(issuedPem, names, 'http01');
     // The gateway fetched each token from our server, by name, on the configured port.
     for (const name of names) expect(http01Requests.some((r) => r.startsWith(`${name}:`) || r.startsWith(`${name}/`)), http01Requests.join('\n')).toBe(true);
-  }, TIMEOUT_MS);
+  });
 
   it('issues a wildcard through dns-01 with TXT records served by challtestsrv', async () => {
+    await ready();
     const names = ['*.ac.example.test', 'ac.example.test'];
     const order = await client.createOrder({ identifiers: names.map((value) => ({ type: 'dns', value })) });
     const authzs = await client.getAuthorizations(order);
@@ -161,9 +165,10 @@ describe('acme-client against the gateway', () => {
     }
     await dns.clearTxt('_acme-challenge.ac.example.test');
     await checkChain(await finalize(client, await client.getOrder(order), names), names, 'dns01');
-  }, TIMEOUT_MS);
+  });
 
   it('updates the account contact', async () => {
+    await ready();
     const updated = await client.updateAccount({ contact: ['mailto:new@example.org'] });
     expect(updated.contact).toEqual(['mailto:new@example.org']);
     // POST-as-GET reads it back (RFC 8555 §7.3.3).
@@ -171,6 +176,7 @@ describe('acme-client against the gateway', () => {
   });
 
   it('rolls the account key over: the new key finds the account, the old key no longer does', async () => {
+    await ready();
     const accountUrl = client.getAccountUrl();
     const newKey = await acme.crypto.createPrivateKey();
     await client.updateAccountKey(newKey);
@@ -188,6 +194,7 @@ describe('acme-client against the gateway', () => {
   });
 
   it('revokes a certificate with a reason; the stored record says so, and a second revocation is refused', async () => {
+    await ready();
     expect(issuedPem, 'the http-01 test issued a certificate').toBeDefined();
     const pem = issuedPem ?? '';
     const { serial } = certFacts(pem);
@@ -199,6 +206,7 @@ describe('acme-client against the gateway', () => {
   });
 
   it('deactivates the account, after which its requests are refused', async () => {
+    await ready();
     const account = await client.updateAccount({ status: 'deactivated' });
     expect(account.status).toBe('deactivated');
     // RFC 8555 §7.3.6: "the server MUST NOT accept further requests authorized by that account's key".

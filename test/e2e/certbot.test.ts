@@ -6,10 +6,10 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { startChalltestsrv, type Challtestsrv } from '../fakes/challtestsrv.js';
 import { freePort, requireBinary, startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.js';
-import { CURL, certFacts, fetchCrl, opensslVerify, requireOpenssl, runOk, writeScript } from './support.js';
+import { CURL, certFacts, fetchCrl, opensslVerify, requireOpenssl, runOk, writeScript, sharedFixture } from './support.js';
 
 const CERTBOT = '/usr/bin/certbot';
 const CLIENT_TIMEOUT_MS = 90_000;
@@ -20,7 +20,7 @@ let work: string;
 let env: NodeJS.ProcessEnv;
 const issuedSerials = new Map<string, string>();
 
-beforeAll(async () => {
+const ready = sharedFixture(async () => {
   await requireBinary(CERTBOT, 'certbot');
   await requireBinary(CURL, 'curl');
   await requireOpenssl();
@@ -30,7 +30,7 @@ beforeAll(async () => {
   // Only the printed bundle is trusted; nothing goes through a proxy.
   env = { ...process.env, REQUESTS_CA_BUNDLE: gw.caBundlePath, NO_PROXY: '*', no_proxy: '*' };
   for (const k of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy']) delete env[k];
-}, 60_000);
+});
 
 afterAll(async () => {
   await gw?.stop();
@@ -67,8 +67,9 @@ async function checkLineage(name: string, expectedNames: string[]) {
   return facts;
 }
 
-describe('certbot against the built gateway', () => {
+describe('certbot against the built gateway', { timeout: CLIENT_TIMEOUT_MS }, () => {
   it('gets a certificate for two names through http-01 with its standalone server', async () => {
+    await ready();
     await certbot([
       'certonly', '--standalone',
       '--http-01-port', String(gw.http01Port), '--http-01-address', '127.0.0.1',
@@ -76,9 +77,10 @@ describe('certbot against the built gateway', () => {
     ]);
     const facts = await checkLineage('web', ['a.example.test', 'b.example.test']);
     issuedSerials.set('web', facts.serial);
-  }, CLIENT_TIMEOUT_MS);
+  });
 
   it('gets a wildcard certificate through dns-01 with manual hooks writing challtestsrv TXT records', async () => {
+    await ready();
     const curl = `${CURL} -sS --fail --noproxy '*'`;
     const auth = await writeScript(
       path.join(work, 'auth-hook.sh'),
@@ -96,27 +98,30 @@ describe('certbot against the built gateway', () => {
     ]);
     const facts = await checkLineage('wild', ['*.w.example.test', 'w.example.test']);
     issuedSerials.set('wild', facts.serial);
-  }, CLIENT_TIMEOUT_MS);
+  });
 
   it('renews a lineage with --force-renewal and gets a new certificate', async () => {
+    await ready();
     const before = issuedSerials.get('web');
     expect(before, 'the http-01 test issued "web"').toBeDefined();
     await certbot(['renew', '--cert-name', 'web', '--force-renewal', '--no-random-sleep-on-renew']);
     const facts = await checkLineage('web', ['a.example.test', 'b.example.test']);
     expect(facts.serial).not.toBe(before);
     issuedSerials.set('web', facts.serial);
-  }, CLIENT_TIMEOUT_MS);
+  });
 
   it('revokes with reason keyCompromise, signed by the account key, and the CRL lists it', async () => {
+    await ready();
     const serial = issuedSerials.get('web');
     expect(serial).toBeDefined();
     await certbot(['revoke', '--cert-path', live('web', 'cert.pem'), '--reason', 'keycompromise', '--no-delete-after-revoke']);
     const entry = (await fetchCrl(gw.baseUrl, gw.caPem)).find((e) => e.serial === serial);
     expect(entry, `serial ${serial} on the CRL`).toBeDefined();
     expect(entry?.reason).toBe('Key Compromise');
-  }, CLIENT_TIMEOUT_MS);
+  });
 
   it('revokes with the default reason, signed by the certificate key, and the CRL lists it', async () => {
+    await ready();
     const serial = issuedSerials.get('wild');
     expect(serial).toBeDefined();
     await certbot(['revoke', '--cert-path', live('wild', 'cert.pem'), '--key-path', live('wild', 'privkey.pem'), '--no-delete-after-revoke']);
@@ -124,5 +129,5 @@ describe('certbot against the built gateway', () => {
     expect(entry, `serial ${serial} on the CRL`).toBeDefined();
     // RFC 5280 §5.3.1: "unspecified (0)" SHOULD be expressed by leaving the reason code out.
     expect(entry?.reason === undefined || entry.reason === 'Unspecified', `reason ${entry?.reason}`).toBe(true);
-  }, CLIENT_TIMEOUT_MS);
+  });
 });

@@ -53,7 +53,7 @@ async function waitUntilRefused(host: string, port: number, timeoutMs: number): 
   return false;
 }
 
-describe('acme-gateway serve (built CLI)', () => {
+describe('acme-gateway serve (built CLI)', { timeout: 90_000 }, () => {
   it('prints exactly the Directory and CA bundle lines, and the directory answers over TLS the bundle trusts', async () => {
     const gw = await startGatewayProcess();
     started.push(gw);

@@ -8,10 +8,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent, fetch } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { startChalltestsrv, type Challtestsrv } from '../fakes/challtestsrv.js';
 import { requireBinary, runGatewayCli, startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.js';
-import { CURL, certFacts, fetchCrl, firstPem, opensslVerify, requireOpenssl, runOk, runTool, writeScript } from './support.js';
+import { CURL, certFacts, fetchCrl, firstPem, opensslVerify, requireOpenssl, runOk, runTool, writeScript, sharedFixture } from './support.js';
 
 const LEGO = '/usr/bin/lego';
 const CLIENT_TIMEOUT_MS = 90_000;
@@ -22,7 +22,7 @@ let work: string;
 let env: NodeJS.ProcessEnv;
 const serials = new Map<string, string>();
 
-beforeAll(async () => {
+const ready = sharedFixture(async () => {
   await requireBinary(LEGO, 'lego');
   await requireBinary(CURL, 'curl');
   await requireOpenssl();
@@ -34,7 +34,7 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'acme-gw-lego-'));
   env = { ...process.env, LEGO_CA_CERTIFICATES: gw.caBundlePath, NO_PROXY: '*', no_proxy: '*' };
   for (const k of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'LEGO_PATH']) delete env[k];
-}, 60_000);
+});
 
 afterAll(async () => {
   await gw?.stop();
@@ -84,14 +84,16 @@ async function checkCertificate(firstDomain: string, expectedNames: string[], le
   return facts;
 }
 
-describe('lego against the built gateway', () => {
+describe('lego against the built gateway', { timeout: CLIENT_TIMEOUT_MS }, () => {
   it('gets a certificate for two names through http-01 with its own server', async () => {
+    await ready();
     const names = ['l1.example.test', 'l2.example.test'];
     await lego({ domains: names, challenge: http01(), command: ['run'] });
     serials.set('http', (await checkCertificate('l1.example.test', names)).serial);
-  }, CLIENT_TIMEOUT_MS);
+  });
 
   it('gets a wildcard certificate through dns-01 with the exec provider, asking only challtestsrv', async () => {
+    await ready();
     // lego's exec provider runs `EXEC_PATH present|cleanup <fqdn> <value>`; fqdn ends in a dot.
     const curl = `${CURL} -sS --fail --noproxy '*'`;
     const script = await writeScript(
@@ -116,14 +118,16 @@ describe('lego against the built gateway', () => {
       extraEnv: { EXEC_PATH: script, EXEC_PROPAGATION_TIMEOUT: '30', EXEC_POLLING_INTERVAL: '1', EXEC_SEQUENCE_INTERVAL: '1' },
     });
     serials.set('dns', (await checkCertificate('*.lw.example.test', names)).serial);
-  }, CLIENT_TIMEOUT_MS);
+  });
 
   it('gets a certificate through tls-alpn-01 with its own TLS server', async () => {
+    await ready();
     await lego({ domains: ['t.example.test'], challenge: ['--tls', '--tls.port', `127.0.0.1:${gw.tlsAlpn01Port}`], command: ['run'] });
     await checkCertificate('t.example.test', ['t.example.test']);
-  }, CLIENT_TIMEOUT_MS);
+  });
 
   it('renews with --days 999 and gets a new certificate', async () => {
+    await ready();
     const before = serials.get('http');
     expect(before, 'the http-01 test issued l1.example.test').toBeDefined();
     const names = ['l1.example.test', 'l2.example.test'];
@@ -131,25 +135,28 @@ describe('lego against the built gateway', () => {
     const facts = await checkCertificate('l1.example.test', names);
     expect(facts.serial).not.toBe(before);
     serials.set('http', facts.serial);
-  }, CLIENT_TIMEOUT_MS);
+  });
 
   it('revokes a certificate and the CRL lists its serial', async () => {
+    await ready();
     const serial = serials.get('http');
     expect(serial).toBeDefined();
     await lego({ domains: ['l1.example.test'], challenge: [], command: ['revoke', '--keep'] });
     const entry = (await fetchCrl(gw.baseUrl, gw.caPem)).find((e) => e.serial === serial);
     expect(entry, `serial ${serial} on the CRL`).toBeDefined();
-  }, CLIENT_TIMEOUT_MS);
+  });
 
   it('revokes with reason keyCompromise and the CRL carries the reason', async () => {
+    await ready();
     const serial = serials.get('dns');
     expect(serial).toBeDefined();
     await lego({ domains: ['*.lw.example.test'], challenge: [], command: ['revoke', '--keep', '--reason', '1'] });
     const entry = (await fetchCrl(gw.baseUrl, gw.caPem)).find((e) => e.serial === serial);
     expect(entry?.reason, `serial ${serial} on the CRL`).toBe('Key Compromise');
-  }, CLIENT_TIMEOUT_MS);
+  });
 
   it('registers with EAB keys from `acme-gateway eab create` on a profile that requires them', async () => {
+    await ready();
     const legoPath = path.join(work, 'lego-eab');
     const directoryUrl = gw.directory('partners');
     const names = ['e.example.test'];
@@ -172,5 +179,5 @@ describe('lego against the built gateway', () => {
 
     await lego({ domains: names, challenge: http01(), command: ['run'], directoryUrl, legoPath, extraGlobal: ['--eab', '--kid', kid ?? '', '--hmac', hmac ?? ''] });
     await checkCertificate('e.example.test', names, legoPath);
-  }, CLIENT_TIMEOUT_MS);
+  });
 });

@@ -146,3 +146,13 @@ function parseCrlText(text: string): CrlEntry[] {
   }
   return entries;
 }
+
+/**
+ * Starts a file's shared fixture on first use and hands every later caller the same promise.
+ * Tests call it first instead of relying on beforeAll: vitest reports the tests of a file whose
+ * beforeAll failed as skipped, and a missing client must fail them.
+ */
+export function sharedFixture(start: () => Promise<void>): () => Promise<void> {
+  let started: Promise<void> | undefined;
+  return () => (started ??= start());
+}
