@@ -34,5 +34,7 @@ export async function newAccount(ctx: JwsContext): Promise<void> {
   ctx.state.account = account;
   ctx.status = created ? 201 : 200;
   ctx.set('Location', links.account(account.id));
-  ctx.body = accountView(account, links);
+  // §7.3.4: "The account object the CA returns MUST include an "externalAccountBinding" field with
+  // the same value as the field in the request" (once verified, i.e. when it created the account).
+  ctx.body = created && eabKid ? { ...accountView(account, links), externalAccountBinding: req.externalAccountBinding } : accountView(account, links);
 }
