@@ -4,7 +4,7 @@
  * docs/configuration.md is checked against this file by test/unit/config/docs.test.ts.
  */
 import { z } from 'zod';
-import { duration, hostPort, port, TemplateSchema } from './common.js';
+import { duration, hostPort, port, type TemplateSchema } from './common.js';
 import { ProfileSchema, BindingSchema } from './profile.js';
 
 export { parseHostPort, KEY_TYPES, type KeyType } from './common.js';

@@ -3,7 +3,7 @@
  * account key types, certificate profiles (draft-ietf-acme-profiles-01), terms re-agreement.
  * Each check throws the RFC 8555 §6.7 problem a client should see, naming the setting that refused.
  */
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { TemplateConfig } from '../config/schema.js';
 import { problem, type Subproblem } from '../protocol/problem.js';
@@ -13,7 +13,7 @@ import type { ProfileRuntime } from './profiles.js';
 
 /** "ec-p256", "rsa-2048", "ed25519" for a public JWK. */
 export function keyTypeOfJwk(jwk: Record<string, unknown>): string {
-  const key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+  const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
   const d = key.asymmetricKeyDetails ?? {};
   if (key.asymmetricKeyType === 'rsa') return `rsa-${d.modulusLength ?? 0}`;
   if (key.asymmetricKeyType === 'ec') return `ec-${{ prime256v1: 'p256', secp384r1: 'p384', secp521r1: 'p521' }[d.namedCurve ?? ''] ?? d.namedCurve}`;
