@@ -130,4 +130,11 @@ describe('certbot against the built gateway', { timeout: CLIENT_TIMEOUT_MS }, ()
     // RFC 5280 §5.3.1: "unspecified (0)" SHOULD be expressed by leaving the reason code out.
     expect(entry?.reason === undefined || entry.reason === 'Unspecified', `reason ${entry?.reason}`).toBe(true);
   });
+
+  it('logged nothing at level error while serving the client', async () => {
+    await ready();
+    // style.md: "error: someone must act". A real client's ordinary run must not need anyone.
+    const errors = gw.stderr().split('\n').filter((l) => /"level":(50|60)/.test(l));
+    expect(errors).toEqual([]);
+  });
 });

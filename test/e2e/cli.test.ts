@@ -4,6 +4,7 @@
  */
 import { request as httpsRequest } from 'node:https';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -112,6 +113,19 @@ describe('acme-gateway serve (built CLI)', { timeout: 90_000 }, () => {
     expect(lines.some((l) => /^\s*profiles\.web\.connector: .*"x"/.test(l)), run.stderr).toBe(true);
     // Nothing was created: no CA, no database, no listener certificate.
     await expect(stat(dataDir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('exits non-zero without printing the ready lines when its port is taken', async () => {
+    const busy = createNetServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const { port } = busy.address() as AddressInfo;
+    try {
+      // The last --listen wins, so this replaces the helper's 127.0.0.1:0.
+      const start = startGatewayProcess({ extraArgs: ['--listen', `127.0.0.1:${port}`] });
+      await expect(start).rejects.toThrow(/exited early \(code 1, signal null\)[\s\S]*stdout:\n\nstderr[\s\S]*cannot listen/);
+    } finally {
+      await new Promise<void>((resolve) => busy.close(() => resolve()));
+    }
   });
 
   it('drains a request in flight on SIGTERM, refuses new connections, and exits 0', async () => {

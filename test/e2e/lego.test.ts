@@ -180,4 +180,11 @@ describe('lego against the built gateway', { timeout: CLIENT_TIMEOUT_MS }, () =>
     await lego({ domains: names, challenge: http01(), command: ['run'], directoryUrl, legoPath, extraGlobal: ['--eab', '--kid', kid ?? '', '--hmac', hmac ?? ''] });
     await checkCertificate('e.example.test', names, legoPath);
   });
+
+  it('logged nothing at level error while serving the client', async () => {
+    await ready();
+    // style.md: "error: someone must act". A real client's ordinary run must not need anyone.
+    const errors = gw.stderr().split('\n').filter((l) => /"level":(50|60)/.test(l));
+    expect(errors).toEqual([]);
+  });
 });
