@@ -96,6 +96,8 @@ export function isAcmeProblem(e: unknown): e is AcmeProblem {
 /** RFC 8555 §6.7: each factory fixes the HTTP status, so no two call sites disagree. */
 export const problem = {
   accountDoesNotExist: (detail = 'no account exists with this key') => new AcmeProblem('accountDoesNotExist', 400, detail),
+  /** §7.3.6: "a POST or POST-as-GET from a deactivated account ... 401 (Unauthorized)"; revoked alike. */
+  accountNotValid: (status: string) => new AcmeProblem('unauthorized', 401, `account is "${status}"; it accepts no further requests`),
   alreadyReplaced: (detail: string) => new AcmeProblem('alreadyReplaced', 409, detail),
   alreadyRevoked: (detail = 'the certificate is already revoked') => new AcmeProblem('alreadyRevoked', 400, detail),
   badCSR: (detail: string) => new AcmeProblem('badCSR', 400, detail),

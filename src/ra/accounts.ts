@@ -43,7 +43,8 @@ export class Accounts {
     const { store, clock, random } = this.deps;
     const existing = await store.findAccountByThumbprint(profile.name, key.thumbprint);
     if (existing) {
-      if (existing.status !== 'valid') throw problem.unauthorized(`the account for this key is ${existing.status}`);
+      // §7.3.6: "the server MUST NOT accept further requests authorized by that account's key".
+      if (existing.status !== 'valid') throw problem.accountNotValid(existing.status);
       return { account: existing, created: false };
     }
     if (input.onlyReturnExisting) throw problem.accountDoesNotExist();

@@ -42,7 +42,7 @@ export function jws(source: KeySource) {
       const id = links.accountIdFromKid(kid);
       account = id ? await svc.ra.accounts.get(id) : undefined;
       if (!account || account.profile !== profile.name) throw problem.accountDoesNotExist(`"kid" ${kid} is not an account of profile ${profile.name}`);
-      if (account.status !== 'valid') throw problem.unauthorized(`account is "${account.status}"`);
+      if (account.status !== 'valid') throw problem.accountNotValid(account.status);
       await svc.ra.registrations.checkAccount(profile, account);
       key = await importAccountKey(account.jwk, header.alg);
     }
