@@ -106,7 +106,9 @@ export class Accounts {
   async update(account: AccountRecord, profile: ProfileRuntime, update: AccountUpdate): Promise<AccountRecord> {
     const now = this.deps.clock.now();
     let next = account;
-    if (update.status !== undefined) {
+    // §7.3.2: "MUST ignore any updates to ... the "status" field (except as allowed by Section 7.3.6)":
+    // restating the current status changes nothing; any other value than "deactivated" is refused.
+    if (update.status !== undefined && update.status !== account.status) {
       if (update.status !== 'deactivated') throw problem.malformed(`status may only be set to "deactivated", not "${update.status}"`);
       next = accountDeactivate(next, now);
     }
