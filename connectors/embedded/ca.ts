@@ -19,7 +19,7 @@ type Algorithm = webcrypto.Algorithm;
 
 const DAY_MS = 86_400_000;
 /** CA certificates start an hour early, so a client whose clock lags a little still accepts them. */
-const CA_BACKDATE_MS = 3_600_000;
+export const CA_BACKDATE_MS = 3_600_000;
 
 /** File names inside the connector directory. `root.pem` is the trust bundle clients install. */
 export const CA_FILES = {
@@ -27,6 +27,8 @@ export const CA_FILES = {
   rootKey: 'root.key.pem',
   issuingCert: 'issuing.pem',
   issuingKey: 'issuing.key.pem',
+  /** The delegated OCSP responder's certificate and PKCS#8 key in one file (0600), see ocsp-signer.ts. */
+  ocspResponder: 'ocsp-responder.pem',
 } as const;
 
 /** Where a connector named `name` keeps its files: `${dataDir}/connectors/${name}`. */
@@ -78,7 +80,7 @@ export interface CertificateAuthority {
 
 // ---------------------------------------------------------------- algorithms
 
-interface KeyAlgorithms {
+export interface KeyAlgorithms {
   generate: webcrypto.EcKeyGenParams | webcrypto.RsaHashedKeyGenParams;
   import: webcrypto.EcKeyImportParams | webcrypto.RsaHashedImportParams;
   sign: Algorithm;
@@ -90,7 +92,7 @@ const ECDSA_SHA256 = der.sequence(der.oid('1.2.840.10045.4.3.2'));
 const ECDSA_SHA384 = der.sequence(der.oid('1.2.840.10045.4.3.3'));
 const RSA_SHA256 = der.sequence(der.oid('1.2.840.113549.1.1.11'), new Uint8Array([0x05, 0x00]));
 
-function algorithmsFor(keyType: CaKeyType): KeyAlgorithms {
+export function algorithmsFor(keyType: CaKeyType): KeyAlgorithms {
   switch (keyType) {
     case 'ec-p256':
       return { generate: { name: 'ECDSA', namedCurve: 'P-256' }, import: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } as webcrypto.EcdsaParams, signatureAlgorithmDer: ECDSA_SHA256 };
@@ -125,11 +127,11 @@ function pem(der: ArrayBuffer, label: string): string {
 }
 
 /** RFC 7468 text with a final newline; x509's toString('pem') has none. */
-function certificatePem(cert: x509.X509Certificate): string {
+export function certificatePem(cert: x509.X509Certificate): string {
   return pem(cert.rawData, 'CERTIFICATE');
 }
 
-function pemBody(text: string, label: string, file: string): Uint8Array {
+export function pemBody(text: string, label: string, file: string): Uint8Array {
   const m = new RegExp(`-----BEGIN ${label}-----([\\s\\S]*?)-----END ${label}-----`).exec(text);
   if (!m) throw new ConnectorError('misconfigured', `${file} holds no ${label} block`);
   return new Uint8Array(Buffer.from((m[1] ?? '').replace(/\s+/g, ''), 'base64'));
@@ -137,7 +139,7 @@ function pemBody(text: string, label: string, file: string): Uint8Array {
 
 let tmpCounter = 0;
 /** Write-then-rename, so a crash never leaves a half-written file under the final name. */
-async function writeAtomic(path: string, text: string, mode: number): Promise<void> {
+export async function writeAtomic(path: string, text: string, mode: number): Promise<void> {
   const tmp = `${path}.${process.pid}.${tmpCounter++}.tmp`;
   await writeFile(tmp, text, { mode, flag: 'wx' });
   await rename(tmp, path);
@@ -147,16 +149,16 @@ const exists = (path: string) => access(path).then(() => true, () => false);
 
 // ---------------------------------------------------------------- create and load
 
-async function generateKeys(algs: KeyAlgorithms): Promise<webcrypto.CryptoKeyPair> {
+export async function generateKeys(algs: KeyAlgorithms): Promise<webcrypto.CryptoKeyPair> {
   // WebCrypto key generation takes no seed; the only randomness not drawn from deps.random.
   return crypto.subtle.generateKey(algs.generate, true, ['sign', 'verify']);
 }
 
-async function privateKeyPem(key: CryptoKey): Promise<string> {
+export async function privateKeyPem(key: CryptoKey): Promise<string> {
   return pem(await crypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
 }
 
-async function importSigningKey(der: Uint8Array, algs: KeyAlgorithms, file: string): Promise<CryptoKey> {
+export async function importSigningKey(der: Uint8Array, algs: KeyAlgorithms, file: string): Promise<CryptoKey> {
   try {
     return await crypto.subtle.importKey('pkcs8', der, algs.import, false, ['sign']);
   } catch (cause) {

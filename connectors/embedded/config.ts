@@ -23,6 +23,10 @@ export const EmbeddedConfigSchema = z
     defaultValidityDays: days(3650).default(90),
     /** nextUpdate − thisUpdate of the published CRL. */
     crlValidityHours: z.number().int().min(1).max(24 * 366).default(24),
+    /** nextUpdate − thisUpdate of OCSP responses: how long a relying party may cache an answer. */
+    ocspValidityHours: z.number().int().min(1).max(24 * 7).default(4),
+    /** Lifetime of the delegated OCSP responder certificate; renewed when a third of it is left. */
+    ocspResponderValidityDays: days(366).default(30),
   })
   .strict()
   .superRefine((v, ctx) => {

@@ -13,6 +13,7 @@ import {
   type HealthProbe,
   type IssueRequest,
   type Issued,
+  type OcspResponder,
   type RequestRef,
   type RevocationStatusSource,
   type RevokeRequest,
@@ -24,6 +25,8 @@ import { signLeaf } from './leaf.js';
 import { EmbeddedConfigSchema, type EmbeddedConfig } from './config.js';
 import { canonicalDn, extendedKeyUsages, normalizeSerial, parseCsr, randomSerial, subjectNames } from './mapping.js';
 import { EmbeddedStore, SerialTakenError, type IssuedRecord } from './store.js';
+import { answerOcsp } from './ocsp.js';
+import { createOcspSigner, loadOrCreateOcspSigner, needsRenewal, type OcspSigner } from './ocsp-signer.js';
 
 export { EmbeddedConfigSchema, CA_KEY_TYPES, type EmbeddedConfig, type CaKeyType } from './config.js';
 export {
@@ -38,14 +41,20 @@ export {
 
 /** HTTP path of the issuing CA's CRL (DER, application/pkix-crl), as named in every leaf's CRLDP. */
 export const crlPath = (name: string): string => `/crl/${name}.crl`;
+/**
+ * HTTP path of the OCSP responder, as named in every leaf's AIA (RFC 6960 Appendix A.1): POST a
+ * DER OCSPRequest to it, or GET `${ocspPath(name)}/{url-encoded base64 request}`.
+ */
+export const ocspPath = (name: string): string => `/ocsp/${name}`;
 /** HTTP path of the issuing CA certificate (DER, application/pkix-cert), as named in every leaf's AIA. */
 export const caIssuersPath = (name: string): string => `/ca/${name}/issuing.crt`;
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
+const MINUTE_MS = 60_000;
 const SERIAL_ATTEMPTS = 4;
 
-export type EmbeddedConnector = Connector & CrlPublisher & TrustAnchors & HealthProbe & RevocationStatusSource;
+export type EmbeddedConnector = Connector & CrlPublisher & TrustAnchors & HealthProbe & RevocationStatusSource & OcspResponder;
 
 function checkSignal(signal: AbortSignal, op: string): void {
   if (signal.aborted) throw new ConnectorError('timeout', `${op} was aborted before it ran`, { cause: signal.reason });
@@ -55,12 +64,15 @@ class Embedded implements EmbeddedConnector {
   readonly type = 'embedded';
   private crlCache?: { version: string; refreshAt: number; der: Uint8Array };
   private crlInFlight?: { version: string; der: Promise<Uint8Array> };
+  private renewing?: Promise<OcspSigner>;
+  private renewFailedAt?: number;
 
   constructor(
     private readonly config: EmbeddedConfig,
     private readonly deps: ConnectorDeps,
     private readonly ca: CertificateAuthority,
     private readonly store: EmbeddedStore,
+    private ocspSigner: OcspSigner,
   ) {}
 
   private get issuer(): string {
@@ -84,9 +96,10 @@ class Embedded implements EmbeddedConnector {
     return rec;
   }
 
-  private urls(): { caIssuersUrl: string; crlUrl: string } {
+  private urls(): { caIssuersUrl: string; crlUrl: string; ocspUrl: string } {
     const base = this.deps.baseUrl().replace(/\/+$/, '');
-    return { caIssuersUrl: base + caIssuersPath(this.deps.name), crlUrl: base + crlPath(this.deps.name) };
+    const name = this.deps.name;
+    return { caIssuersUrl: base + caIssuersPath(name), crlUrl: base + crlPath(name), ocspUrl: base + ocspPath(name) };
   }
 
   private validity(req: IssueRequest): { notBefore: Date; notAfter: Date } {
@@ -193,6 +206,57 @@ class Embedded implements EmbeddedConnector {
     return der;
   }
 
+  /** RFC 6960: every request gets an OCSPResponse, error statuses included; see ocsp.ts. */
+  async ocsp(requestDer: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+    checkSignal(signal, 'ocsp');
+    const store = this.openStore();
+    const signer = await this.currentOcspSigner();
+    const answer = await answerOcsp(requestDer, {
+      ca: this.ca,
+      signer,
+      now: this.deps.clock.now(),
+      validityMs: this.config.ocspValidityHours * HOUR_MS,
+      lookup: (serial) => {
+        const rec = store.bySerial(serial);
+        if (rec === undefined) return undefined;
+        return rec.revokedAt === undefined ? {} : { revokedAt: rec.revokedAt, ...(rec.reason === undefined ? {} : { reason: rec.reason }) };
+      },
+    });
+    if (answer.status !== 'successful') this.deps.log.debug({ status: answer.status, detail: answer.detail }, 'ocsp request refused');
+    else this.deps.log.debug({ certificates: answer.certificates }, 'ocsp answered');
+    return answer.der;
+  }
+
+  /**
+   * The responder, renewed in place (once, however many requests wait) when a third of its life is
+   * left. A failed renewal keeps the current one while it is valid and is retried a minute later.
+   */
+  private async currentOcspSigner(): Promise<OcspSigner> {
+    const now = this.deps.clock.now().getTime();
+    const current = this.ocspSigner;
+    const stillValid = now < current.cert.notAfter.getTime();
+    if (!needsRenewal(current, this.ca, new Date(now))) return current;
+    if (stillValid && this.renewFailedAt !== undefined && now - this.renewFailedAt < MINUTE_MS) return current;
+    this.renewing ??= createOcspSigner(this.ca, { validityDays: this.config.ocspResponderValidityDays })
+      .then((signer) => {
+        this.deps.log.info({ connector: this.deps.name, serial: signer.cert.serialNumber, notAfter: signer.cert.notAfter }, 'ocsp responder certificate renewed');
+        this.ocspSigner = signer;
+        this.renewFailedAt = undefined;
+        return signer;
+      })
+      .finally(() => {
+        this.renewing = undefined;
+      });
+    try {
+      return await this.renewing;
+    } catch (e) {
+      this.renewFailedAt = now;
+      if (!stillValid) throw new ConnectorError('unavailable', 'the OCSP responder certificate expired and cannot be renewed', { cause: e });
+      this.deps.log.warn({ connector: this.deps.name, err: e, notAfter: current.cert.notAfter }, 'ocsp responder renewal failed; answering with the current one');
+      return current;
+    }
+  }
+
   caCertificatesPem(): string[] {
     return [this.ca.root.pem, this.ca.issuing.pem];
   }
@@ -227,8 +291,12 @@ export const embeddedConnector = {
     if (ca.keyType !== config.keyType) {
       deps.log.warn({ connector: deps.name, onDisk: ca.keyType, configured: config.keyType }, 'CA exists with another key type; using the one on disk');
     }
+    const { signer, replaced } = await loadOrCreateOcspSigner(ca, { validityDays: config.ocspResponderValidityDays });
+    if (replaced !== undefined) {
+      deps.log.info({ connector: deps.name, reason: replaced, notAfter: signer.cert.notAfter }, 'ocsp responder certificate issued');
+    }
     const store = new EmbeddedStore(dir);
     deps.log.info({ connector: deps.name, issuer: ca.issuing.cert.subject, dir }, 'embedded CA ready');
-    return new Embedded(config, deps, ca, store);
+    return new Embedded(config, deps, ca, store, signer);
   },
 } satisfies ConnectorFactory<EmbeddedConfig>;

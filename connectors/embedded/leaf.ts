@@ -19,6 +19,7 @@ const OID = {
   extKeyUsage: '2.5.29.37',
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
   caIssuers: '1.3.6.1.5.5.7.48.2',
+  ocsp: '1.3.6.1.5.5.7.48.1',
 } as const;
 
 export interface LeafSpec {
@@ -33,8 +34,10 @@ export interface LeafSpec {
   isRsaKey: boolean;
   notBefore: Date;
   notAfter: Date;
-  /** AIA caIssuers URL; omitted: no AIA. */
+  /** AIA caIssuers URL; omitted (with ocspUrl): no AIA. */
   caIssuersUrl?: string;
+  /** AIA OCSP URL (RFC 6960 §3.1); omitted (with caIssuersUrl): no AIA. */
+  ocspUrl?: string;
   /** CRL distribution point URL; omitted: no CRLDP. */
   crlUrl?: string;
 }
@@ -79,9 +82,12 @@ function extensions(ca: CertificateAuthority, spec: LeafSpec): Uint8Array[] {
     // RFC 5280 §4.2.1.6: with an empty subject the CA "MUST mark the subjectAltName extension as critical".
     extension(OID.subjectAltName, spec.names.commonName === undefined, generalNames(spec.names.altNames)),
   ];
-  if (spec.caIssuersUrl !== undefined) {
-    out.push(extension(OID.authorityInfoAccess, false, der.sequence(der.sequence(der.oid(OID.caIssuers), der.contextPrimitive(6, ascii(spec.caIssuersUrl))))));
-  }
+  // RFC 5280 §4.2.2.1: AccessDescription { accessMethod, accessLocation uniformResourceIdentifier [6] }.
+  const access = [
+    ...(spec.ocspUrl === undefined ? [] : [der.sequence(der.oid(OID.ocsp), der.contextPrimitive(6, ascii(spec.ocspUrl)))]),
+    ...(spec.caIssuersUrl === undefined ? [] : [der.sequence(der.oid(OID.caIssuers), der.contextPrimitive(6, ascii(spec.caIssuersUrl)))]),
+  ];
+  if (access.length > 0) out.push(extension(OID.authorityInfoAccess, false, der.sequence(...access)));
   if (spec.crlUrl !== undefined) {
     // DistributionPoint { distributionPoint [0] { fullName [0] { uniformResourceIdentifier [6] } } }
     const point = der.contextConstructed(0, der.contextConstructed(0, der.contextPrimitive(6, ascii(spec.crlUrl))));

@@ -145,6 +145,17 @@ export interface CrlPublisher {
   crl(signal: AbortSignal): Promise<Uint8Array>;
 }
 
+/** A connector that answers OCSP itself (RFC 6960), like the built-in CA. */
+export interface OcspResponder {
+  /**
+   * Called with the DER OCSPRequest of a GET or POST (RFC 6960 Appendix A.1). Resolves with a DER
+   * OCSPResponse for every request, including the unsigned error statuses (malformedRequest,
+   * unauthorized, ...), which the HTTP layer sends with status 200 like any other. Throws
+   * ConnectorError only when it cannot answer at all (closed, aborted).
+   */
+  ocsp(requestDer: Uint8Array, signal: AbortSignal): Promise<Uint8Array>;
+}
+
 /** The CA certificates a client should trust for certificates of this connector. */
 export interface TrustAnchors {
   caCertificatesPem(): string[];
@@ -171,6 +182,8 @@ export const hasProxyUpstreams = (c: Connector): c is Connector & ProxyUpstreams
   typeof (c as Partial<ProxyUpstreams>).upstreams === 'function';
 export const hasCrlPublisher = (c: Connector): c is Connector & CrlPublisher =>
   typeof (c as Partial<CrlPublisher>).crl === 'function';
+export const hasOcspResponder = (c: Connector): c is Connector & OcspResponder =>
+  typeof (c as Partial<OcspResponder>).ocsp === 'function';
 export const hasTrustAnchors = (c: Connector): c is Connector & TrustAnchors =>
   typeof (c as Partial<TrustAnchors>).caCertificatesPem === 'function';
 export const hasHealthProbe = (c: Connector): c is Connector & HealthProbe =>

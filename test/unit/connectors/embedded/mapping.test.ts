@@ -121,6 +121,8 @@ describe('config', () => {
       issuingValidity: 1825,
       defaultValidityDays: 90,
       crlValidityHours: 24,
+      ocspValidityHours: 4,
+      ocspResponderValidityDays: 30,
     });
   });
 
