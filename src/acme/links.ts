@@ -11,6 +11,7 @@ export interface Links {
   newOrder(): string;
   revokeCert(): string;
   keyChange(): string;
+  renewalInfo(): string;
   account(id: string): string;
   accountOrders(id: string, cursor?: string): string;
   order(id: string): string;
@@ -38,6 +39,7 @@ export function createLinks(base: string, profile: string): Links {
     newOrder: () => `${root}/new-order`,
     revokeCert: () => `${root}/revoke-cert`,
     keyChange: () => `${root}/key-change`,
+    renewalInfo: () => `${root}/renewal-info`,
     account: (id) => `${acctPrefix}${id}`,
     accountOrders: (id, cursor) => `${acctPrefix}${id}/orders${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`,
     order: (id) => `${root}/order/${id}`,

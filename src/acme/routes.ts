@@ -16,6 +16,7 @@ import { newAccount } from './handlers/new-account.js';
 import { newNonce } from './handlers/new-nonce.js';
 import { newOrder } from './handlers/new-order.js';
 import { finalize, order } from './handlers/order.js';
+import { renewalInfo } from './handlers/renewal-info.js';
 import { revokeCert } from './handlers/revoke-cert.js';
 import { body } from './middleware/body.js';
 import { jws, type KeySource } from './middleware/jws.js';
@@ -38,6 +39,7 @@ export function acmeRouter(prefix = '/acme/:profile'): Router<AcmeState> {
   r.use(profile);
   r.get('/directory', mw(directory));
   r.get('/new-nonce', mw(newNonce)); // HEAD is routed with GET
+  r.get('/renewal-info/:certId', mw(renewalInfo)); // RFC 9773 §4.1: plain GET
   r.post('/directory', ...post('kid', asPostAsGet(directory)));
   r.post('/new-nonce', ...post('kid', asPostAsGet(newNonce)));
   r.post('/new-account', ...post('jwk', newAccount));

@@ -25,6 +25,7 @@ export function orderView(o: OrderRecord, links: Links) {
     ...(o.notAfter ? { notAfter: iso(o.notAfter) } : {}),
     ...(o.error ? { error: o.error } : {}),
     ...(typeof o.policy?.certificateProfile === 'string' ? { profile: o.policy.certificateProfile } : {}), // draft-ietf-acme-profiles-01 §4
+    ...(typeof o.policy?.replaces === 'string' ? { replaces: o.policy.replaces } : {}), // RFC 9773 §5
     authorizations: o.authzIds.map((id) => links.authz(id)),
     finalize: links.finalize(o.id),
     ...(o.certificateId && o.status === 'valid' ? { certificate: links.certificate(o.certificateId) } : {}),

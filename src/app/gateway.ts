@@ -24,6 +24,7 @@ import { createRa, type Ra } from '../ra/index.js';
 import { ValidationRunner } from '../ra/validation.js';
 import { hasTrustAnchors, type Connector, type ConnectorFactory } from '../sdk/connector.js';
 import type { AccountId, Store } from '../storage/store.js';
+import { checkCaa } from '../va/caa.js';
 import { createValidators } from '../va/index.js';
 import { createNetClient } from '../va/net-node.js';
 import { buildEndpoints, issuanceProfileFor } from './profiles.js';
@@ -123,8 +124,10 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     concurrency: config.validation.concurrency,
     timeoutMs: config.validation.timeout,
     validAuthzMs: (profile) => profiles.get(profile)?.config.authzReuse ?? 30 * 86_400_000,
+    caaIdentities: (profile) => profiles.get(profile)?.config.caaIdentities ?? [],
+    checkCaa: (input, signal) => checkCaa(net, input, signal),
   });
-  const ra = createRa({ store, clock, random, log, validators, issuance }, runner);
+  const ra = createRa({ store, clock, random, log, validators, issuance, checkCaa: (input, signal) => checkCaa(net, input, signal) }, runner);
   const nonces: NonceStore = createMemoryNonceStore({ clock, random, lifetimeMs: config.nonces.lifetime, maxStored: config.nonces.maxStored });
 
   const services: AcmeServices = {

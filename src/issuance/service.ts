@@ -19,6 +19,7 @@ import type { Connector, IssueRequest, Issued, TemplateRef } from '../sdk/connec
 import { ConnectorError, isConnectorError } from '../sdk/errors.js';
 import type { CertificateId, CertificateRecord, OrderId, OrderRecord, Store } from '../storage/store.js';
 import { ConflictError } from '../storage/store.js';
+import { authorityKeyIdOf } from './certificate.js';
 import { finalizeOutcome } from './errors.js';
 
 /** What issuance needs to know of a profile; resolved by name so the reconciler can rebuild a request. */
@@ -234,6 +235,8 @@ export class IssuanceService {
       revokedAt: null,
       revocationReason: null,
       createdAt: this.deps.clock.now(),
+      authorityKeyId: authorityKeyIdOf(issued.leafPem),
+      replacedBy: null,
     };
   }
 }

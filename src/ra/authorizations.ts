@@ -46,7 +46,7 @@ export class Authorizations {
    * §7.5.1: the client says it is ready. A pending challenge of a pending authorization moves to
    * processing and is validated in the background; any other challenge is returned as it is.
    */
-  async respond(account: AccountRecord, id: string): Promise<{ challenge: ChallengeRecord; authz: AuthzRecord }> {
+  async respond(account: AccountRecord, id: string, accountUri: string): Promise<{ challenge: ChallengeRecord; authz: AuthzRecord }> {
     const { challenge, authz } = await this.challenge(account, id);
     const now = this.deps.clock.now();
     if (challenge.status !== 'pending') return { challenge, authz };
@@ -63,7 +63,7 @@ export class Authorizations {
       return true;
     });
     const fresh = started ? next : ((await this.deps.store.getChallenge(challenge.id)) ?? challenge);
-    if (started) this.runner.schedule({ challengeId: challenge.id, keyAuthorization: `${challenge.token}.${account.jwkThumbprint}` });
+    if (started) this.runner.schedule({ challengeId: challenge.id, keyAuthorization: `${challenge.token}.${account.jwkThumbprint}`, accountUri });
     return { challenge: fresh, authz: { ...authz, challenges: authz.challenges.map((c) => (c.id === fresh.id ? fresh : c)) } };
   }
 }

@@ -4,6 +4,7 @@ import type { Random } from '../lib/random.js';
 import type { ChallengeType } from '../protocol/types.js';
 import type { IssuanceService } from '../issuance/service.js';
 import type { Store } from '../storage/store.js';
+import type { CaaCheckInput, CaaResult } from '../va/caa.js';
 import type { ChallengeValidator } from '../va/validator.js';
 
 /** What the registration authority's modules are built from (wired in src/app). */
@@ -14,4 +15,6 @@ export interface RaDeps {
   log: Logger;
   validators: ReadonlyMap<ChallengeType, ChallengeValidator>;
   issuance: IssuanceService;
+  /** CAA (RFC 8659) through the configured resolver. */
+  checkCaa(input: CaaCheckInput, signal: AbortSignal): Promise<CaaResult>;
 }

@@ -3,6 +3,7 @@
  * (lower case, no trailing dot, canonical IP text) before anything is stored or compared.
  */
 import { isIP } from 'node:net';
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { problem, type Subproblem } from '../protocol/problem.js';
 import type { Identifier } from '../protocol/types.js';
 
@@ -24,6 +25,12 @@ export function canonicalIp(value: string): string | undefined {
   return undefined;
 }
 
+/** RFC 5890 §2.3.2.1: an A-label is the Punycode of a U-label (non-ASCII) and encodes back to itself. */
+function isALabel(label: string): boolean {
+  const unicode = domainToUnicode(label);
+  return /[^\x00-\x7f]/.test(unicode) && domainToASCII(unicode) === label;
+}
+
 function dnsProblem(value: string): string | undefined {
   if (value.length > 253) return 'is longer than 253 characters';
   if (isIP(value)) return 'is an IP address; use an identifier of type "ip" (RFC 8738)';
@@ -32,6 +39,9 @@ function dnsProblem(value: string): string | undefined {
   for (const label of labels) {
     if (label === '*') return 'may use "*" only as the whole leftmost label';
     if (!LABEL.test(label)) return `has an invalid label "${label}"`;
+    // §7.1.4: "Servers MUST verify any identifier values that begin with the ASCII-Compatible Encoding
+    // prefix "xn--" as defined in [RFC5890] are properly encoded."
+    if (label.startsWith('xn--') && !isALabel(label)) return `has a label "${label}" that is not a valid A-label (RFC 5890)`;
   }
   if (/^[0-9]+$/.test(labels[labels.length - 1] ?? '')) return 'has an all-numeric top-level label';
   return undefined;

@@ -1,5 +1,6 @@
 /** The registration authority: every ACME decision, free of HTTP. Built once by src/app. */
 import { Accounts } from './accounts.js';
+import { RenewalInfoService } from './ari.js';
 import { Authorizations } from './authorizations.js';
 import type { RaDeps } from './deps.js';
 import { EabKeys } from './eab.js';
@@ -10,6 +11,7 @@ import type { CertificateId, CertificateRecord } from '../storage/store.js';
 import type { ValidationRunner } from './validation.js';
 
 export interface Ra {
+  renewalInfo: RenewalInfoService;
   registrations: Registrations;
   accounts: Accounts;
   orders: Orders;
@@ -21,10 +23,12 @@ export interface Ra {
 
 export function createRa(deps: RaDeps, runner: ValidationRunner): Ra {
   const registrations = new Registrations(deps);
+  const renewalInfo = new RenewalInfoService(deps);
   return {
     registrations,
     accounts: new Accounts(deps, registrations),
-    orders: new Orders(deps, registrations),
+    renewalInfo,
+    orders: new Orders(deps, registrations, renewalInfo),
     authorizations: new Authorizations(deps, runner),
     revocation: new Revocation(deps),
     eab: new EabKeys(deps),

@@ -2,13 +2,14 @@
 import { randomId } from '../lib/random.js';
 import { problem } from '../protocol/problem.js';
 import type { ChallengeType } from '../protocol/types.js';
-import type { AccountRecord, AuthzId, AuthzRecord, ChallengeId, ChallengeRecord, OrderId, OrderRecord } from '../storage/store.js';
+import type { AccountRecord, AuthzId, CertificateRecord, AuthzRecord, ChallengeId, ChallengeRecord, OrderId, OrderRecord } from '../storage/store.js';
 import { checkCsr } from './csr.js';
 import type { RaDeps } from './deps.js';
 import { parseIdentifiers, type ParsedIdentifier } from './identifiers.js';
 import { initialAuthzStatus, initialOrderStatus, orderBeginFinalize, withAuthzStatusAt, withOrderStatusAt } from './order-state.js';
 import type { ProfileRuntime } from './profiles.js';
 import type { Registrations } from './registrations.js';
+import type { RenewalInfoService } from './ari.js';
 import { checkIdentifierPolicy, checkTermsAgreement, chooseCertificateProfile } from './policy.js';
 import { checkRequestedValidity } from './validity.js';
 
@@ -18,12 +19,15 @@ export interface NewOrderInput {
   notAfter?: string;
   /** draft-ietf-acme-profiles-01 §4: the certificate profile asked for. */
   profile?: string;
+  /** RFC 9773 §5: the certID of the certificate this order replaces. */
+  replaces?: string;
 }
 
 export class Orders {
   constructor(
     private readonly deps: RaDeps,
     private readonly registrations: Registrations,
+    private readonly ari: RenewalInfoService,
   ) {}
 
   /** The challenge types offered for one identifier: the profile's list, filtered by what each type can prove. */
@@ -54,6 +58,7 @@ export class Orders {
     const validity = checkRequestedValidity(chosen.validity, now, input.notBefore, input.notAfter);
     // Issue #4: the registration's allowed names limit what its account may order.
     await this.registrations.checkIdentifiers(profile, account, parsed.map((p) => p.identifier));
+    const replaced = input.replaces !== undefined ? await this.replaceable(profile, account, input.replaces, parsed) : undefined;
     const orderId = randomId(random) as OrderId;
     const orderExpires = new Date(now.getTime() + cfg.orderLifetime);
     const authzs: AuthzRecord[] = parsed.map((p) => {
@@ -111,12 +116,39 @@ export class Orders {
         certificateProfile: chosen.name,
         validation: preAuthorized ? 'none: the registration and template decide' : 'required',
         ...(account.registrationId ? { registration: account.registrationId } : {}),
+        ...(input.replaces !== undefined ? { replaces: input.replaces } : {}),
       },
       createdAt: now,
       updatedAt: now,
     };
-    await store.transaction((tx) => tx.insertOrder(order, authzs));
+    await store.transaction(async (tx) => {
+      if (replaced) {
+        // Re-read inside the transaction: two renewals of one certificate race, one wins (§5).
+        const current = await tx.getCertificate(replaced.id);
+        const holder = current?.replacedBy ? await tx.getOrder(current.replacedBy) : undefined;
+        if (!current || (holder && holder.status !== 'invalid')) throw problem.alreadyReplaced(`certificate ${input.replaces} was already replaced by another order`);
+        await tx.insertOrder(order, authzs);
+        await tx.updateCertificate({ ...current, replacedBy: order.id });
+        return;
+      }
+      await tx.insertOrder(order, authzs);
+    });
     return { order, authzs };
+  }
+
+  /** RFC 9773 §5: same account, a shared identifier, not already replaced by a live order. */
+  private async replaceable(profile: ProfileRuntime, account: AccountRecord, certId: string, parsed: readonly ParsedIdentifier[]): Promise<CertificateRecord> {
+    const cert = await this.ari.find(profile, certId).catch(() => {
+      throw problem.malformed(`"replaces": no certificate ${certId} was issued under this profile`);
+    });
+    if (cert.accountId !== account.id) throw problem.unauthorized(`"replaces": certificate ${certId} was issued to another account`);
+    const names = new Set(cert.identifiers.map((i) => `${i.type}:${i.value}`));
+    if (!parsed.some((p) => names.has(`${p.identifier.type}:${p.identifier.value}`))) throw problem.malformed(`"replaces": certificate ${certId} shares no identifier with this order`);
+    if (cert.replacedBy) {
+      const holder = await this.deps.store.getOrder(cert.replacedBy);
+      if (holder && holder.status !== 'invalid') throw problem.alreadyReplaced(`certificate ${certId} was already replaced by another order`);
+    }
+    return cert;
   }
 
   /** An order of this account, with its status as of now. */
@@ -136,11 +168,31 @@ export class Orders {
     return (await this.deps.store.getAuthzs(order.authzIds)).map((a) => withAuthzStatusAt(a, now));
   }
 
+  /**
+   * RFC 8659: CAA is checked again at finalize for authorizations validated longer ago than
+   * `caa.recheckAfter`, and always for those that skipped validation (`validation: none`).
+   */
+  private async recheckCaa(profile: ProfileRuntime, order: OrderRecord, accountUri: string): Promise<void> {
+    const issuerDomains = profile.config.caaIdentities;
+    if (issuerDomains.length === 0) return;
+    const now = this.deps.clock.now().getTime();
+    for (const authz of await this.authorizationsOf(order)) {
+      const proof = authz.challenges.find((c) => c.status === 'valid');
+      if (proof?.validatedAt && now - proof.validatedAt.getTime() < profile.config.caa.recheckAfter) continue;
+      const result = await this.deps.checkCaa(
+        { identifier: authz.identifier, wildcard: authz.wildcard, issuerDomains, accountUri, validationMethod: proof?.type ?? 'none' },
+        AbortSignal.timeout(15_000),
+      );
+      if (result.status === 'refused') throw result.problem;
+    }
+  }
+
   /** §7.4 finalize: the order must be ready and the CSR must match it; then the backend is asked. */
-  async finalize(account: AccountRecord, profile: ProfileRuntime, id: string, csrDer: Uint8Array): Promise<OrderRecord> {
+  async finalize(account: AccountRecord, profile: ProfileRuntime, id: string, csrDer: Uint8Array, accountUri: string): Promise<OrderRecord> {
     const order = await this.get(account, id);
     if (order.status !== 'ready') throw problem.orderNotReady(order.status);
     const csr = await checkCsr(csrDer, order.identifiers, profile.config.csrKeyTypes);
+    await this.recheckCaa(profile, order, accountUri);
     const now = this.deps.clock.now();
     const started = await this.deps.store.transaction(async (tx) => {
       const current = await tx.getOrder(order.id);

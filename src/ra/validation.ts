@@ -8,12 +8,16 @@ import type { Logger } from '../lib/logger.js';
 import { problem } from '../protocol/problem.js';
 import type { ChallengeType } from '../protocol/types.js';
 import type { AuthzRecord, ChallengeRecord, Store } from '../storage/store.js';
+import type { CaaCheckInput, CaaResult } from '../va/caa.js';
 import type { ChallengeValidator, ValidationResult } from '../va/validator.js';
 import { authzAfterChallenge, challengeFailed, challengeValidated, orderAfterAuthzs } from './order-state.js';
 
 export interface ValidationRunnerOptions {
   concurrency: number;
   timeoutMs: number;
+  /** The CAA issuer domains of an endpoint's profile; empty: CAA is not checked. */
+  caaIdentities(profile: string): readonly string[];
+  checkCaa(input: CaaCheckInput, signal: AbortSignal): Promise<CaaResult>;
   /** How long a validated authorization stays valid (reuse window). */
   validAuthzMs(profile: string): number;
 }
@@ -21,6 +25,8 @@ export interface ValidationRunnerOptions {
 interface Job {
   challengeId: ChallengeRecord['id'];
   keyAuthorization: string;
+  /** The account URL, for CAA accounturi (RFC 8657 §3). */
+  accountUri: string;
 }
 
 export class ValidationRunner {
@@ -68,7 +74,7 @@ export class ValidationRunner {
     if (!challenge || challenge.status !== 'processing') return;
     const authz = await this.store.getAuthz(challenge.authzId);
     if (!authz) return;
-    const result = await this.validate(challenge, authz, job.keyAuthorization);
+    const result = await this.validate(challenge, authz, job);
     const now = this.clock.now();
     await this.store.transaction(async (tx) => {
       const ch = await tx.getChallenge(job.challengeId);
@@ -89,12 +95,18 @@ export class ValidationRunner {
     this.log.info({ challengeId: challenge.id, type: challenge.type, identifier: authz.identifier.value, status: result.status, ...(result.status === 'invalid' ? { problem: result.problem.type, detail: result.problem.detail } : {}) }, 'challenge validated');
   }
 
-  private async validate(challenge: ChallengeRecord, authz: AuthzRecord, keyAuthorization: string): Promise<ValidationResult> {
+  private async validate(challenge: ChallengeRecord, authz: AuthzRecord, job: Job): Promise<ValidationResult> {
     const validator = this.validators.get(challenge.type);
     if (!validator) return { status: 'invalid', problem: problem.serverInternal(`no validator for ${challenge.type}`), records: [] };
     const signal = AbortSignal.timeout(this.opts.timeoutMs);
     try {
-      return await validator.validate({ identifier: authz.identifier, wildcard: authz.wildcard, token: challenge.token, keyAuthorization }, signal);
+      const result = await validator.validate({ identifier: authz.identifier, wildcard: authz.wildcard, token: challenge.token, keyAuthorization: job.keyAuthorization }, signal);
+      if (result.status !== 'valid') return result;
+      // RFC 8659 §3: CAA is checked when the domain is validated.
+      const issuerDomains = this.opts.caaIdentities(authz.profile);
+      if (issuerDomains.length === 0) return result;
+      const caa = await this.opts.checkCaa({ identifier: authz.identifier, wildcard: authz.wildcard, issuerDomains, accountUri: job.accountUri, validationMethod: challenge.type }, signal);
+      return caa.status === 'allowed' ? result : { status: 'invalid', problem: caa.problem, records: result.records };
     } catch (err) {
       this.log.error({ err, challengeId: challenge.id }, 'validator failed unexpectedly');
       return { status: 'invalid', problem: problem.serverInternal(`${challenge.type} validation failed on the server side`), records: [] };

@@ -109,6 +109,10 @@ export interface CertificateRecord {
   revokedAt: Date | null;
   revocationReason: number | null;
   createdAt: Date;
+  /** base64url of the AKI keyIdentifier: with the serial, the ARI certID (RFC 9773 §4.1). */
+  authorityKeyId: string | null;
+  /** The order that replaced this certificate (RFC 9773 §5); a certificate is replaced once. */
+  replacedBy: OrderId | null;
 }
 
 export interface EabKeyRecord {
@@ -159,6 +163,10 @@ export interface StoreReader {
   getCertificate(id: CertificateId): Promise<CertificateRecord | undefined>;
   findCertificateBySerial(serial: string): Promise<CertificateRecord | undefined>;
   getEabKey(kid: string): Promise<EabKeyRecord | undefined>;
+  /** Accounts mapped to a legacy registration, oldest first. */
+  listAccountsByRegistration(registrationId: string): Promise<AccountRecord[]>;
+  /** Accounts bound through an EAB key, oldest first. */
+  listAccountsByEab(kid: string): Promise<AccountRecord[]>;
   countAccountsForEab(kid: string): Promise<number>;
   /** Orders whose issuance is due for a check by the reconciler. */
   listDueOrders(now: Date, limit: number): Promise<OrderRecord[]>;

@@ -17,7 +17,7 @@ export async function authz(ctx: KidContext): Promise<void> {
 export async function challenge(ctx: KidContext): Promise<void> {
   const { svc, links, jws, account } = ctx.state;
   const id = ctx.params.id ?? '';
-  const { challenge: ch, authz: az } = jws.payload === undefined ? await svc.ra.authorizations.challenge(account, id) : await svc.ra.authorizations.respond(account, id);
+  const { challenge: ch, authz: az } = jws.payload === undefined ? await svc.ra.authorizations.challenge(account, id) : await svc.ra.authorizations.respond(account, id, links.account(account.id));
   ctx.append('Link', `<${links.authz(az.id)}>;rel="up"`);
   if (ch.status === 'processing') ctx.set('Retry-After', String(svc.retryAfterSeconds));
   ctx.body = challengeView(ch, links);

@@ -10,6 +10,7 @@ export async function directory(ctx: ProfiledContext): Promise<void> {
     newOrder: links.newOrder(),
     revokeCert: links.revokeCert(),
     keyChange: links.keyChange(),
+    renewalInfo: links.renewalInfo(), // RFC 9773 §3
     meta: {
       ...(cfg.termsOfService ? { termsOfService: cfg.termsOfService } : {}),
       ...(cfg.website ? { website: cfg.website } : {}),

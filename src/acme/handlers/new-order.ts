@@ -9,6 +9,7 @@ const NewOrderPayload = z.object({
   notBefore: z.string().optional(),
   notAfter: z.string().optional(),
   profile: z.string().min(1).optional(), // draft-ietf-acme-profiles-01 §4
+  replaces: z.string().min(1).optional(), // RFC 9773 §5
 });
 
 export async function newOrder(ctx: KidContext): Promise<void> {
@@ -19,6 +20,7 @@ export async function newOrder(ctx: KidContext): Promise<void> {
     ...(req.notBefore !== undefined ? { notBefore: req.notBefore } : {}),
     ...(req.notAfter !== undefined ? { notAfter: req.notAfter } : {}),
     ...(req.profile !== undefined ? { profile: req.profile } : {}),
+    ...(req.replaces !== undefined ? { replaces: req.replaces } : {}),
   });
   // §7.4: "201 (Created)", the order URL in Location, the order object in the body.
   ctx.status = 201;

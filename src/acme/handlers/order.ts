@@ -34,5 +34,5 @@ export async function finalize(ctx: KidContext): Promise<void> {
   const req = parsePayload(FinalizePayload, jws);
   const der = base64url.decode(req.csr);
   if (!der || der.length === 0) throw problem.badCSR('"csr" is not base64url-encoded DER');
-  respond(ctx, await svc.ra.orders.finalize(account, profile, ctx.params.id ?? '', der));
+  respond(ctx, await svc.ra.orders.finalize(account, profile, ctx.params.id ?? '', der, ctx.state.links.account(account.id)));
 }

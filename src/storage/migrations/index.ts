@@ -5,6 +5,7 @@
  */
 import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import { initial } from './001-initial.js';
+import { ariAndRegistrations } from './002-ari-and-registrations.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -12,6 +13,7 @@ export type SqlDialectName = 'sqlite' | 'postgres';
 export function migrations(dialect: SqlDialectName): Record<string, Migration> {
   return {
     '001-initial': initial(dialect),
+    '002-ari-and-registrations': ariAndRegistrations(),
   };
 }
 

@@ -285,6 +285,8 @@ export function certificateToRow(c: CertificateRecord): CertificatesTable {
     revoked_at: toMsOrNull(c.revokedAt),
     revocation_reason: c.revocationReason,
     created_at: toMs(c.createdAt),
+    authority_key_id: c.authorityKeyId,
+    replaced_by: c.replacedBy,
   };
 }
 
@@ -304,6 +306,8 @@ export function rowToCertificate(r: CertificatesTable): CertificateRecord {
     revokedAt: fromMsOrNull(r.revoked_at),
     revocationReason: r.revocation_reason,
     createdAt: fromMs(r.created_at),
+    authorityKeyId: r.authority_key_id,
+    replacedBy: r.replaced_by as OrderId | null,
   };
 }
 

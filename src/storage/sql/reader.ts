@@ -139,6 +139,16 @@ export class SqlReader implements StoreReader {
     return row && rowToEabKey(row);
   }
 
+  async listAccountsByRegistration(registrationId: string): Promise<AccountRecord[]> {
+    const rows = await this.db.selectFrom('accounts').selectAll().where('registration_id', '=', registrationId).orderBy('created_at').orderBy('id').execute();
+    return rows.map(rowToAccount);
+  }
+
+  async listAccountsByEab(kid: string): Promise<AccountRecord[]> {
+    const rows = await this.db.selectFrom('accounts').selectAll().where('eab_kid', '=', kid).orderBy('created_at').orderBy('id').execute();
+    return rows.map(rowToAccount);
+  }
+
   async countAccountsForEab(kid: string): Promise<number> {
     const row = await this.db
       .selectFrom('accounts')

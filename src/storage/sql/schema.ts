@@ -89,6 +89,8 @@ export interface CertificatesTable {
   revoked_at: EpochMs | null;
   revocation_reason: number | null;
   created_at: EpochMs;
+  authority_key_id: string | null;
+  replaced_by: string | null;
 }
 
 export interface EabKeysTable {
