@@ -63,6 +63,12 @@ export interface RequestRef {
   requestId: string;
   /** The backend's own id for a pending request, from ConnectorError info.ticket. */
   ticket?: string;
+  /**
+   * The DER CSR of the original request, when the caller still has it. A backend that approves the
+   * registration step but needs the CSR again to finish (EJBCA: pkcs10Request after an approved
+   * editUser) uses it; connectors that keep the request themselves ignore it.
+   */
+  csr?: Uint8Array;
 }
 
 export interface RevokeRequest {
