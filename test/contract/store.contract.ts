@@ -411,6 +411,17 @@ describe.each(subjects)('store contract: $name', (subject) => {
       expect(await store.getCertificate(cert.id)).toEqual(revoked);
     });
 
+    it('stores the ARI certID half and the replacing order (RFC 9773 §5)', async () => {
+      const account = await addAccount();
+      const { order } = await addOrder(account);
+      const { order: renewal } = await addOrder(account);
+      const cert = certificateRecord(order, { authorityKeyId: 'aYhba4dGQEHhs3uEe6CuLN4ByNQ' });
+      await store.transaction((tx) => tx.insertCertificate(cert));
+      expect((await store.getCertificate(cert.id))?.replacedBy).toBeNull();
+      await store.transaction((tx) => tx.updateCertificate({ ...cert, replacedBy: renewal.id }));
+      expect(await store.findCertificateBySerial(cert.serial)).toEqual({ ...cert, replacedBy: renewal.id });
+    });
+
     it('throws NotFoundError when updating a certificate that does not exist', async () => {
       const account = await addAccount();
       const { order } = await addOrder(account);
@@ -451,6 +462,22 @@ describe.each(subjects)('store contract: $name', (subject) => {
       await addAccount({ eabKid: key.kid });
       await addAccount({ eabKid: 'another-kid' });
       expect(await store.countAccountsForEab(key.kid)).toBe(2);
+    });
+  });
+
+  describe('accounts by registration and by EAB key', () => {
+    it('lists the accounts of one registration, oldest first, and none of another', async () => {
+      const first = await addAccount({ registrationId: 'ee-42', createdAt: T0 });
+      const second = await addAccount({ registrationId: 'ee-42', createdAt: addMs(T0, DAY_MS) });
+      await addAccount({ registrationId: 'ee-7' });
+      expect((await store.listAccountsByRegistration('ee-42')).map((a) => a.id)).toEqual([first.id, second.id]);
+      expect(await store.listAccountsByRegistration('ee-missing')).toEqual([]);
+    });
+
+    it('lists the accounts bound through one EAB key', async () => {
+      const bound = await addAccount({ eabKid: 'kid-a' });
+      await addAccount({ eabKid: 'kid-b' });
+      expect(await store.listAccountsByEab('kid-a')).toEqual([bound]);
     });
   });
 

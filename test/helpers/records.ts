@@ -136,6 +136,8 @@ export function certificateRecord(order: OrderRecord, over: Partial<CertificateR
     revokedAt: null,
     revocationReason: null,
     createdAt: T0,
+    authorityKeyId: null,
+    replacedBy: null,
     ...over,
   };
 }
