@@ -1,0 +1,157 @@
+/** Medians over repetitions, ratios gateway / Pebble, and the Markdown report. */
+import type { LoadResult } from './load/generator.js';
+import type { Scenario, ServerName } from './servers.js';
+
+export interface Cell {
+  scenario: Scenario;
+  concurrency: number;
+  accountPerOrder: boolean;
+}
+
+export interface RunResult {
+  cell: Cell;
+  server: ServerName;
+  repetition: number;
+  load: LoadResult;
+  serverCpuMsPerOrder: number;
+  peakRssMb: number;
+  /** How the server handled challenges in this run (scenario (a) differs per server). */
+  challengeMode: string;
+  /** Set when the server process exited by itself during the run, or failed to start. */
+  failure: string | undefined;
+}
+
+export function cellKey(c: Cell): string {
+  return `${c.scenario}/${c.accountPerOrder ? 'order' : 'worker'}/${c.concurrency}`;
+}
+
+export function median(values: readonly number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+export interface Summary {
+  runs: number;
+  ordersPerSecond: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  cpuMsPerOrder: number;
+  peakRssMb: number;
+  requestsPerOrder: number;
+  generatorCpuPercent: number;
+  /** Failed orders by kind, summed over the runs. */
+  errors: Record<string, number>;
+  badNonceRetries: number;
+  stalledRuns: number;
+  /** Seconds into the run of the last completed request, per stalled run. */
+  stalledAfterSeconds: number[];
+  failures: string[];
+  challengeModes: string[];
+}
+
+export function summarise(runs: readonly RunResult[]): Summary {
+  const errors: Record<string, number> = {};
+  for (const r of runs) for (const [k, n] of Object.entries(r.load.errors)) errors[k] = (errors[k] ?? 0) + n;
+  const m = (f: (r: RunResult) => number): number => median(runs.map(f));
+  return {
+    runs: runs.length,
+    ordersPerSecond: m((r) => r.load.ordersPerSecond),
+    p50: m((r) => r.load.latencyMs.p50),
+    p95: m((r) => r.load.latencyMs.p95),
+    p99: m((r) => r.load.latencyMs.p99),
+    cpuMsPerOrder: m((r) => r.serverCpuMsPerOrder),
+    peakRssMb: m((r) => r.peakRssMb),
+    requestsPerOrder: m((r) => r.load.requestsPerOrder),
+    generatorCpuPercent: m((r) => r.load.generatorCpuPercent),
+    errors,
+    badNonceRetries: runs.reduce((n, r) => n + r.load.badNonceRetries, 0),
+    stalledRuns: runs.filter((r) => r.load.stalled).length,
+    stalledAfterSeconds: runs.filter((r) => r.load.stalled).map((r) => (r.load.stalledAfterMs ?? 0) / 1000),
+    failures: runs.flatMap((r) => (r.failure ? [r.failure] : [])),
+    challengeModes: [...new Set(runs.map((r) => r.challengeMode))],
+  };
+}
+
+function fmt(n: number, digits = 1): string {
+  if (!Number.isFinite(n)) return 'n/a';
+  return n >= 100 ? n.toFixed(0) : n.toFixed(digits);
+}
+
+function ratio(a: number, b: number): string {
+  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return 'n/a';
+  return `${(a / b).toFixed(2)}×`;
+}
+
+function errorText(s: Summary): string {
+  const parts = Object.entries(s.errors)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${n}`);
+  if (s.badNonceRetries > 0) parts.push(`(badNonce retried ${s.badNonceRetries})`);
+  return parts.length === 0 ? '0' : parts.join(', ');
+}
+
+function statusText(s: Summary): string {
+  const notes: string[] = [];
+  if (s.stalledRuns > 0) notes.push(`**stalled ${s.stalledRuns}/${s.runs}** (last reply at ${s.stalledAfterSeconds.map((x) => `${x.toFixed(1)} s`).join(', ')})`);
+  if (s.failures.length > 0) notes.push(`**failed**: ${s.failures.join('; ')}`);
+  return notes.length === 0 ? 'ok' : notes.join('; ');
+}
+
+export const SCENARIO_TITLE: Record<Scenario, string> = {
+  a: '(a) no challenge work',
+  b: '(b) http-01',
+};
+
+const HEADER =
+  '| scenario | accounts | workers | server | orders/s | p50 ms | p95 ms | p99 ms | server CPU ms/order | peak RSS MB | req/order | generator CPU % | errors (all runs) | status |\n' +
+  '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |';
+
+/** The main table: one row per cell and server (medians), then the ratio row. */
+export function resultsTable(cells: readonly Cell[], results: readonly RunResult[], servers: readonly ServerName[]): string {
+  const rows: string[] = [HEADER];
+  for (const cell of cells) {
+    const key = cellKey(cell);
+    const label = `${SCENARIO_TITLE[cell.scenario]} | ${cell.accountPerOrder ? 'new per order' : 'one per worker'} | ${cell.concurrency}`;
+    const sums = new Map<ServerName, Summary>();
+    for (const server of servers) {
+      const runs = results.filter((r) => r.server === server && cellKey(r.cell) === key);
+      if (runs.length === 0) continue;
+      const s = summarise(runs);
+      sums.set(server, s);
+      rows.push(
+        `| ${label} | ${server} | ${fmt(s.ordersPerSecond)} | ${fmt(s.p50)} | ${fmt(s.p95)} | ${fmt(s.p99)} | ${fmt(s.cpuMsPerOrder, 2)} | ${fmt(s.peakRssMb)} | ${fmt(s.requestsPerOrder)} | ${fmt(s.generatorCpuPercent)} | ${errorText(s)} | ${statusText(s)} |`,
+      );
+    }
+    const g = sums.get('gateway');
+    const p = sums.get('pebble');
+    if (g && p) {
+      rows.push(
+        `| ${label} | **gateway / Pebble** | **${ratio(g.ordersPerSecond, p.ordersPerSecond)}** | ${ratio(g.p50, p.p50)} | ${ratio(g.p95, p.p95)} | ${ratio(g.p99, p.p99)} | **${ratio(g.cpuMsPerOrder, p.cpuMsPerOrder)}** | ${ratio(g.peakRssMb, p.peakRssMb)} | | | | |`,
+      );
+    }
+  }
+  return rows.join('\n');
+}
+
+export interface ScaleResult {
+  prefilledOrders: number;
+  empty: RunResult[];
+  filled: RunResult[];
+}
+
+export function scaleTable(s: ScaleResult): string {
+  const e = summarise(s.empty);
+  const f = summarise(s.filled);
+  const cell = s.empty[0]?.cell ?? s.filled[0]?.cell;
+  const workers = cell ? `${cell.concurrency}` : '?';
+  return [
+    '| gateway database | workers | orders/s | p50 ms | p95 ms | p99 ms | server CPU ms/order | peak RSS MB | errors | status |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+    `| empty | ${workers} | ${fmt(e.ordersPerSecond)} | ${fmt(e.p50)} | ${fmt(e.p95)} | ${fmt(e.p99)} | ${fmt(e.cpuMsPerOrder, 2)} | ${fmt(e.peakRssMb)} | ${errorText(e)} | ${statusText(e)} |`,
+    `| ${s.prefilledOrders.toLocaleString('en-US')} orders | ${workers} | ${fmt(f.ordersPerSecond)} | ${fmt(f.p50)} | ${fmt(f.p95)} | ${fmt(f.p99)} | ${fmt(f.cpuMsPerOrder, 2)} | ${fmt(f.peakRssMb)} | ${errorText(f)} | ${statusText(f)} |`,
+    `| **prefilled / empty** | | ${ratio(f.ordersPerSecond, e.ordersPerSecond)} | **${ratio(f.p50, e.p50)}** | ${ratio(f.p95, e.p95)} | ${ratio(f.p99, e.p99)} | ${ratio(f.cpuMsPerOrder, e.cpuMsPerOrder)} | ${ratio(f.peakRssMb, e.peakRssMb)} | | |`,
+  ].join('\n');
+}
