@@ -10,6 +10,7 @@ import { envOverrides, loadConfig, type Overrides } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { serve } from './commands/serve.js';
 import { eab } from './commands/eab.js';
+import { orders } from './commands/orders.js';
 
 export const EX_USAGE = 64;
 export const EX_CONFIG = 78;
@@ -18,6 +19,8 @@ const USAGE = `usage:
   acme-gateway serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--base-url URL]
                      [--dns-resolver HOST:PORT] [--http01-port N] [--tlsalpn01-port N] [--log-level LEVEL]
   acme-gateway eab create --profile P [--registration R] [--max-bindings N] [--kid KID] [--config FILE] [--data-dir DIR]
+  acme-gateway eab remove --kid KID [--deactivate-accounts] [--config FILE] [--data-dir DIR]
+  acme-gateway orders list (--account ID | --registration R) [--config FILE] [--data-dir DIR]
   acme-gateway check-config [--config FILE]
 `;
 
@@ -34,6 +37,8 @@ const OPTIONS = {
   registration: { type: 'string' },
   'max-bindings': { type: 'string' },
   kid: { type: 'string' },
+  account: { type: 'string' },
+  'deactivate-accounts': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -93,6 +98,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'eab':
       return eab(config, sub, parsed.values);
+    case 'orders':
+      return orders(config, sub, parsed.values);
     default:
       process.stderr.write(`acme-gateway: unknown command "${command}"\n${USAGE}`);
       return EX_USAGE;
