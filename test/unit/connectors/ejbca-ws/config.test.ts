@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { EjbcaWsConfigSchema, shippedWsdl } from '../../../../connectors/ejbca-ws/config.js';
+import { connectorSchemas } from '../../../../connectors/index.js';
+import { validateConfig } from '../../../../src/config/load.js';
 
 const minimal = {
   type: 'ejbca-ws',
@@ -51,5 +55,12 @@ describe('ejbca-ws config', () => {
     const path = shippedWsdl();
     expect(existsSync(path)).toBe(true);
     expect(createHash('sha256').update(readFileSync(path)).digest('hex')).toBe('bc507923f23cb25594fd8922ca90429acb8ff782055f57cd41d1db4b48a253c5');
+  });
+
+  it('accepts config/examples/ejbca.yaml as a whole gateway config', () => {
+    const file = fileURLToPath(new URL('../../../../config/examples/ejbca.yaml', import.meta.url));
+    const result = validateConfig(parse(readFileSync(file, 'utf8')), connectorSchemas());
+    expect(result.ok ? [] : result.errors).toEqual([]);
+    if (result.ok) expect(result.config.connectors['ejbca']).toMatchObject({ type: 'ejbca-ws', caName: 'IssuingCA' });
   });
 });
