@@ -21,7 +21,8 @@ export interface ParsedIdentifier {
 export function canonicalIp(value: string): string | undefined {
   const v = isIP(value);
   if (v === 4) return value.split('.').map((p) => String(Number(p))).join('.') === value ? value : undefined;
-  if (v === 6) return new URL(`http://[${value}]/`).hostname.slice(1, -1);
+  // RFC 8738 §3 wants RFC 5952 text, which has no zone index: node:net accepts "fe80::1%eth0", URL throws.
+  if (v === 6) return value.includes('%') ? undefined : new URL(`http://[${value}]/`).hostname.slice(1, -1);
   return undefined;
 }
 
