@@ -86,9 +86,13 @@ export function initialOrderStatus(preAuthorized: boolean): OrderStatus {
 
 // ---------------------------------------------------------------- orders
 
-/** §7.1.6: an order is ready once all its authorizations are valid, invalid once any is not valid or pending. */
+/**
+ * §7.1.6: a pending order is ready once all its authorizations are valid; a pending or ready order is
+ * invalid once any is "expired", "revoked" or "deactivated" (or invalid): "The order also moves to the
+ * invalid state if ... one of its authorizations enters a final state other than valid".
+ */
 export function orderAfterAuthzs(o: OrderRecord, authzs: readonly AuthzRecord[], now: Date): OrderRecord {
-  if (o.status !== 'pending') return o;
+  if (o.status !== 'pending' && o.status !== 'ready') return o;
   const statuses = authzs.map((a) => authzStatusAt(a, now));
   const failed = authzs.find((_a, i) => statuses[i] !== 'valid' && statuses[i] !== 'pending');
   if (failed) {
@@ -98,7 +102,7 @@ export function orderAfterAuthzs(o: OrderRecord, authzs: readonly AuthzRecord[],
       : problem.unauthorized(`authorization for ${failed.identifier.value} is ${authzStatusAt(failed, now)}`).toDocument();
     return { ...o, status: 'invalid', error, updatedAt: now };
   }
-  if (statuses.every((s) => s === 'valid')) return { ...o, status: 'ready', updatedAt: now };
+  if (o.status === 'pending' && statuses.every((s) => s === 'valid')) return { ...o, status: 'ready', updatedAt: now };
   return o;
 }
 

@@ -6,7 +6,7 @@ import type { AccountRecord, AuthzId, CertificateRecord, AuthzRecord, ChallengeI
 import { checkCsr } from './csr.js';
 import type { RaDeps } from './deps.js';
 import { parseIdentifiers, type ParsedIdentifier } from './identifiers.js';
-import { initialAuthzStatus, initialOrderStatus, orderBeginFinalize, withAuthzStatusAt, withOrderStatusAt } from './order-state.js';
+import { initialAuthzStatus, initialOrderStatus, orderAfterAuthzs, orderBeginFinalize, withAuthzStatusAt, withOrderStatusAt } from './order-state.js';
 import type { ProfileRuntime } from './profiles.js';
 import type { Registrations } from './registrations.js';
 import type { RenewalInfoService } from './ari.js';
@@ -156,7 +156,11 @@ export class Orders {
     const order = await this.deps.store.getOrder(id as OrderId);
     if (!order || order.profile !== account.profile) throw problem.notFound('order');
     if (order.accountId !== account.id) throw problem.unauthorized('this order belongs to another account');
-    return withOrderStatusAt(order, this.deps.clock.now());
+    const now = this.deps.clock.now();
+    const current = withOrderStatusAt(order, now);
+    if (current.status !== 'pending' && current.status !== 'ready') return current;
+    // §7.1.6: an authorization past its expires ends the order too; like expiry, computed on read.
+    return orderAfterAuthzs(current, await this.deps.store.getAuthzs(current.authzIds), now);
   }
 
   async list(account: AccountRecord, cursor: string | null, limit: number) {
