@@ -4,7 +4,8 @@
  * responder on the port the gateway is configured with.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Harness, dns01Digest, expectJson, expectProblem, idOf, keyAuthorization, linkTargets, waitFor, type Actor, type AuthzJson, type ChallengeJson, type OrderJson } from './support.js';
+import { generateAccountKey } from '../helpers/jws-client.js';
+import { Harness, b64u, dns01Digest, expectJson, expectProblem, idOf, keyAuthorization, linkTargets, makeCsr, waitFor, type Actor, type AuthzJson, type ChallengeJson, type OrderJson } from './support.js';
 
 let h: Harness;
 let dir: string;
@@ -62,11 +63,16 @@ describe('deactivating an authorization (RFC 8555 §7.5.2)', () => {
     expect(after.error?.type).toMatch(/^urn:ietf:params:acme:error:/);
   });
 
-  it('deactivates a valid authorization too', async () => {
+  it('deactivates a valid authorization too; its ready order becomes invalid and cannot be finalized', async () => {
     const ready = await h.readyOrder(alice, ['valid-then-deactivated.authz.example.test']);
     const authzUrl = ready.body.authorizations[0] ?? '';
     expect(expectJson<AuthzJson>(await alice.post(authzUrl, { status: 'deactivated' }), 200, dir).status).toBe('deactivated');
-    // §7.5.2: "The server MUST NOT treat deactivated authorization objects as sufficient for issuing certificates."
+    // §7.1.6: the order moves to invalid once an authorization is "deactivated"; §7.5.2: "The server
+    // MUST NOT treat deactivated authorization objects as sufficient for issuing certificates."
+    expect((await h.fetchJson<OrderJson>(alice, ready.url)).status).toBe('invalid');
+    const csr = b64u(await makeCsr(['valid-then-deactivated.authz.example.test'], await generateAccountKey()));
+    expectProblem(await alice.post(ready.body.finalize, { csr }), 403, 'orderNotReady', dir);
+    expect((await h.store.getOrder(idOf(ready.url) as never))?.certificateId).toBeNull();
     const again = await h.order(alice, ['valid-then-deactivated.authz.example.test']);
     expect(again.body.status).toBe('pending');
     expect(again.body.authorizations).not.toContain(authzUrl);
