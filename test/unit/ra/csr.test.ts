@@ -15,7 +15,7 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
 
 type KeyKind = 'ec-p256' | 'ec-p384' | 'rsa-1024' | 'rsa-2048' | 'ed25519';
 
-const ALGORITHMS: Record<KeyKind, { generate: Parameters<typeof webcrypto.subtle.generateKey>[0]; sign: Parameters<typeof webcrypto.subtle.sign>[0] }> = {
+const ALGORITHMS: Record<KeyKind, { generate: webcrypto.EcKeyGenParams | webcrypto.RsaHashedKeyGenParams | webcrypto.Algorithm; sign: webcrypto.EcdsaParams | webcrypto.Algorithm }> = {
   'ec-p256': { generate: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } },
   'ec-p384': { generate: { name: 'ECDSA', namedCurve: 'P-384' }, sign: { name: 'ECDSA', hash: 'SHA-384' } },
   'rsa-1024': { generate: { name: 'RSASSA-PKCS1-v1_5', modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, sign: { name: 'RSASSA-PKCS1-v1_5' } },
@@ -27,7 +27,7 @@ const keyCache = new Map<KeyKind, Promise<webcrypto.CryptoKeyPair>>();
 function keys(kind: KeyKind): Promise<webcrypto.CryptoKeyPair> {
   let k = keyCache.get(kind);
   if (!k) {
-    k = webcrypto.subtle.generateKey(ALGORITHMS[kind].generate, true, ['sign', 'verify']) as Promise<webcrypto.CryptoKeyPair>;
+    k = webcrypto.subtle.generateKey(ALGORITHMS[kind].generate as webcrypto.EcKeyGenParams, true, ['sign', 'verify']);
     keyCache.set(kind, k);
   }
   return k;
