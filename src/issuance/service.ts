@@ -139,7 +139,7 @@ export class IssuanceService {
       const req = await this.request(order, profile);
       if (mode === 'issue') return await connector.issue(req, signal);
       try {
-        return await connector.status({ requestId: order.id, ...(order.ticket ? { ticket: order.ticket } : {}) }, signal);
+        return await connector.status({ requestId: order.id, ...(order.ticket ? { ticket: order.ticket } : {}), ...(order.csr ? { csr: order.csr } : {}) }, signal);
       } catch (e) {
         // The backend never saw the request (a crash between steps 1 and 2): submit it now, same id.
         if (isConnectorError(e) && e.code === 'not-found' && !order.ticket) return await connector.issue(req, signal);
