@@ -197,6 +197,14 @@ describe('docs/configuration.md against the config schema', () => {
     expect([...new Set(unknown)]).toEqual([]);
   });
 
+  it.each(['docs/operations.md', 'docs/rfc8555-compliance.md'])('%s names no dotted key the schemas do not have', async (doc) => {
+    const text = await readFile(path.join(ROOT, doc), 'utf8');
+    const all = [...mainPaths.keys(), ...[...connectorPaths.values()].flatMap((m) => [...m.keys()])];
+    const spans = [...text.matchAll(/`([^`\n]+)`/g)].map((m) => m[1] ?? '');
+    const unknown = spans.filter((s) => s.includes('.') && looksLikeKey(s) && !all.some((p) => matchesPath(s.replace(/(\.\d+)+$/, ''), p)));
+    expect([...new Set(unknown)]).toEqual([]);
+  });
+
   it('states the schema default wherever the schema has a scalar or list default', () => {
     const wrong: string[] = [];
     for (const e of page.entries) {
