@@ -17,6 +17,8 @@ export interface RunResult {
   peakRssMb: number;
   /** How the server handled challenges in this run (scenario (a) differs per server). */
   challengeMode: string;
+  /** 1-minute load average at the end of the window: how busy the shared machine was. */
+  loadAvg: number;
   /** Set when the server process exited by itself during the run, or failed to start. */
   failure: string | undefined;
 }
@@ -85,6 +87,37 @@ function ratio(a: number, b: number): string {
   return `${(a / b).toFixed(2)}×`;
 }
 
+function times(x: number): string {
+  return Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a';
+}
+
+const FIGURES = {
+  ordersPerSecond: (r: RunResult) => r.load.ordersPerSecond,
+  p50: (r: RunResult) => r.load.latencyMs.p50,
+  p95: (r: RunResult) => r.load.latencyMs.p95,
+  p99: (r: RunResult) => r.load.latencyMs.p99,
+  cpuMsPerOrder: (r: RunResult) => r.serverCpuMsPerOrder,
+  peakRssMb: (r: RunResult) => r.peakRssMb,
+};
+
+/**
+ * Ratios gateway / Pebble taken within each repetition (the two runs are back to back, so they
+ * share the machine's mood), then the median over repetitions: steadier on a shared machine than
+ * the ratio of the two medians.
+ */
+export function pairedRatios(runs: readonly RunResult[]): Record<keyof typeof FIGURES, number> {
+  const out = {} as Record<keyof typeof FIGURES, number>;
+  for (const [name, f] of Object.entries(FIGURES) as [keyof typeof FIGURES, (r: RunResult) => number][]) {
+    const ratios: number[] = [];
+    for (const g of runs.filter((r) => r.server === 'gateway')) {
+      const p = runs.find((r) => r.server === 'pebble' && r.repetition === g.repetition);
+      if (p && f(p) !== 0) ratios.push(f(g) / f(p));
+    }
+    out[name] = median(ratios);
+  }
+  return out;
+}
+
 function errorText(s: Summary): string {
   const parts = Object.entries(s.errors)
     .sort((a, b) => b[1] - a[1])
@@ -125,11 +158,10 @@ export function resultsTable(cells: readonly Cell[], results: readonly RunResult
         `| ${label} | ${server} | ${fmt(s.ordersPerSecond)} | ${fmt(s.p50)} | ${fmt(s.p95)} | ${fmt(s.p99)} | ${fmt(s.cpuMsPerOrder, 2)} | ${fmt(s.peakRssMb)} | ${fmt(s.requestsPerOrder)} | ${fmt(s.generatorCpuPercent)} | ${errorText(s)} | ${statusText(s)} |`,
       );
     }
-    const g = sums.get('gateway');
-    const p = sums.get('pebble');
-    if (g && p) {
+    if (sums.has('gateway') && sums.has('pebble')) {
+      const r = pairedRatios(results.filter((x) => cellKey(x.cell) === key));
       rows.push(
-        `| ${label} | **gateway / Pebble** | **${ratio(g.ordersPerSecond, p.ordersPerSecond)}** | ${ratio(g.p50, p.p50)} | ${ratio(g.p95, p.p95)} | ${ratio(g.p99, p.p99)} | **${ratio(g.cpuMsPerOrder, p.cpuMsPerOrder)}** | ${ratio(g.peakRssMb, p.peakRssMb)} | | | | |`,
+        `| ${label} | **gateway / Pebble** | **${times(r.ordersPerSecond)}** | ${times(r.p50)} | ${times(r.p95)} | ${times(r.p99)} | **${times(r.cpuMsPerOrder)}** | ${times(r.peakRssMb)} | | | | |`,
       );
     }
   }
@@ -154,4 +186,30 @@ export function scaleTable(s: ScaleResult): string {
     `| ${s.prefilledOrders.toLocaleString('en-US')} orders | ${workers} | ${fmt(f.ordersPerSecond)} | ${fmt(f.p50)} | ${fmt(f.p95)} | ${fmt(f.p99)} | ${fmt(f.cpuMsPerOrder, 2)} | ${fmt(f.peakRssMb)} | ${errorText(f)} | ${statusText(f)} |`,
     `| **prefilled / empty** | | ${ratio(f.ordersPerSecond, e.ordersPerSecond)} | **${ratio(f.p50, e.p50)}** | ${ratio(f.p95, e.p95)} | ${ratio(f.p99, e.p99)} | ${ratio(f.cpuMsPerOrder, e.cpuMsPerOrder)} | ${ratio(f.peakRssMb, e.peakRssMb)} | | |`,
   ].join('\n');
+}
+
+export interface RoundResult {
+  server: ServerName;
+  cell: Cell;
+  round: number;
+  load: LoadResult;
+  cpuMsPerOrder: number;
+  /** VmRSS at the end of the round, and VmHWM so far. */
+  rssMb: number;
+  peakRssMb: number;
+}
+
+export function roundsTable(rounds: readonly RoundResult[]): string {
+  const rows = [
+    '| server | scenario | workers | round | orders/s | p50 ms | p99 ms | server CPU ms/order | RSS at end MB | peak RSS MB | RSS vs round before | errors | status |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+  ];
+  rounds.forEach((r, i) => {
+    const before = i > 0 && rounds[i - 1]?.server === r.server ? rounds[i - 1] : undefined;
+    const errors = Object.entries(r.load.errors).map(([k, n]) => `${k} ${n}`).join(', ') || '0';
+    rows.push(
+      `| ${r.server} | ${SCENARIO_TITLE[r.cell.scenario]} | ${r.cell.concurrency} | ${r.round} | ${fmt(r.load.ordersPerSecond)} | ${fmt(r.load.latencyMs.p50)} | ${fmt(r.load.latencyMs.p99)} | ${fmt(r.cpuMsPerOrder, 2)} | ${fmt(r.rssMb)} | ${fmt(r.peakRssMb)} | ${before ? ratio(r.rssMb, before.rssMb) : ''} | ${errors} | ${r.load.stalled ? '**stalled**' : 'ok'} |`,
+    );
+  });
+  return rows.join('\n');
 }

@@ -18,8 +18,8 @@ import { REPO_ROOT } from '../test/helpers/gateway-process.js';
 import { fillDb } from './fill-db.js';
 import { startHttp01Responder, type Http01Responder } from './load/http01.js';
 import { runLoad } from './load/generator.js';
-import { cpuMs, peakRssMb } from './proc.js';
-import { cellKey, resultsTable, scaleTable, SCENARIO_TITLE, type Cell, type RunResult, type ScaleResult } from './report.js';
+import { cpuMs, peakRssMb, rssMb } from './proc.js';
+import { cellKey, median, resultsTable, roundsTable, scaleTable, SCENARIO_TITLE, type Cell, type RoundResult, type RunResult, type ScaleResult } from './report.js';
 import {
   gatewayHasValidationNone,
   gatewaySnapshot,
@@ -47,9 +47,13 @@ const USAGE = `usage: npm run bench -- [options]
   --max-orders N           end a run's window after N completed orders (default 1000000)
   --max-requests N         end a run's window after N completed requests (default 10000000)
   --scale                  also run the gateway on a prefilled database vs an empty one
-  --scale-only             only the scale run
+  --scale-only             only the scale run (same as --parts scale)
+  --parts LIST             which parts to run: matrix, scale, rounds (default: matrix, plus scale
+                           with --scale and rounds with --rounds)
   --scale-orders N         orders in the prefilled database (default 100000)
   --scale-concurrency N    workers for the scale run (default 8)
+  --rounds N               memory check: N back-to-back rounds (default 3) on ONE process per
+                           server, at the largest --concurrency, first --scenario; RSS after each
   --cpu-prof DIR           run the gateway under node --cpu-prof, profiles written to DIR
   --gateway-log-level L    the gateway's --log-level (default info)
   --gateway-rev REV        run the gateway built from git revision REV (a snapshot), not the work tree
@@ -70,8 +74,10 @@ interface Options {
   maxRequests: number;
   scale: boolean;
   matrix: boolean;
+  roundsPart: boolean;
   scaleOrders: number;
   scaleConcurrency: number;
+  rounds: number;
   cpuProfDir: string | undefined;
   gatewayLogLevel: string;
   gatewayRev: string | undefined;
@@ -88,6 +94,16 @@ function positiveNumber(name: string, v: string): number {
   const n = Number(v.replace(/s$/, ''));
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name}: "${v}" is not a positive number`);
   return n;
+}
+
+function parts(given: string | undefined, scale: boolean, scaleOnly: boolean, rounds: boolean): { matrix: boolean; scale: boolean; roundsPart: boolean } {
+  if (given !== undefined) {
+    const p = list(given, '');
+    for (const x of p) if (!['matrix', 'scale', 'rounds'].includes(x)) throw new Error(`--parts: "${x}" is not matrix, scale or rounds`);
+    return { matrix: p.includes('matrix'), scale: p.includes('scale'), roundsPart: p.includes('rounds') };
+  }
+  if (scaleOnly) return { matrix: false, scale: true, roundsPart: false };
+  return { matrix: true, scale, roundsPart: rounds };
 }
 
 function parseOptions(argv: string[]): Options | undefined {
@@ -107,8 +123,10 @@ function parseOptions(argv: string[]): Options | undefined {
       'max-requests': { type: 'string' },
       scale: { type: 'boolean' },
       'scale-only': { type: 'boolean' },
+      parts: { type: 'string' },
       'scale-orders': { type: 'string' },
       'scale-concurrency': { type: 'string' },
+      rounds: { type: 'string' },
       'cpu-prof': { type: 'string' },
       'gateway-log-level': { type: 'string' },
       'gateway-rev': { type: 'string' },
@@ -138,10 +156,10 @@ function parseOptions(argv: string[]): Options | undefined {
     stallMs: positiveNumber('stall', values.stall ?? '5') * 1000,
     maxOrders: positiveNumber('max-orders', values['max-orders'] ?? '1000000'),
     maxRequests: positiveNumber('max-requests', values['max-requests'] ?? '10000000'),
-    scale: values.scale === true || values['scale-only'] === true,
-    matrix: values['scale-only'] !== true,
+    ...parts(values.parts, values.scale === true, values['scale-only'] === true, values.rounds !== undefined),
     scaleOrders: positiveNumber('scale-orders', values['scale-orders'] ?? '100000'),
     scaleConcurrency: positiveNumber('scale-concurrency', values['scale-concurrency'] ?? '8'),
+    rounds: positiveNumber('rounds', values.rounds ?? '3'),
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']),
     gatewayLogLevel: values['gateway-log-level'] ?? 'info',
     gatewayRev: values['gateway-rev'],
@@ -191,6 +209,7 @@ async function runOne(s: Session, cell: Cell, server: ServerName, repetition: nu
     serverCpuMsPerOrder: Number.NaN,
     peakRssMb: Number.NaN,
     challengeMode: 'n/a',
+    loadAvg: os.loadavg()[0] ?? Number.NaN,
     failure,
   });
   let handle: ServerHandle;
@@ -202,6 +221,7 @@ async function runOne(s: Session, cell: Cell, server: ServerName, repetition: nu
   let cpuStart = Number.NaN;
   let cpuEnd = Number.NaN;
   let peak = Number.NaN;
+  let loadAvg = Number.NaN;
   const sample = (f: () => number): number => {
     try {
       return f();
@@ -224,6 +244,7 @@ async function runOne(s: Session, cell: Cell, server: ServerName, repetition: nu
     onWindowEnd: () => {
       cpuEnd = sample(() => cpuMs(handle.pid));
       peak = sample(() => peakRssMb(handle.pid));
+      loadAvg = os.loadavg()[0] ?? Number.NaN;
     },
   });
   const exit = await handle.stop();
@@ -238,6 +259,7 @@ async function runOne(s: Session, cell: Cell, server: ServerName, repetition: nu
     serverCpuMsPerOrder: n > 0 ? (cpuEnd - cpuStart) / n : Number.NaN,
     peakRssMb: peak,
     challengeMode: handle.challengeMode,
+    loadAvg,
     failure: exitedEarly ? `${server} exited during the run (code ${exit.code}, signal ${exit.signal}); log: ${handle.logPath}` : undefined,
   };
 }
@@ -305,6 +327,38 @@ async function runScale(s: Session): Promise<ScaleResult> {
   return out;
 }
 
+/**
+ * Back-to-back rounds on one server process (a leak shows as RSS growing round after round);
+ * for the gateway, issue 6 asks round 3 to be within 10 % of round 2.
+ */
+async function runRounds(s: Session, server: ServerName): Promise<RoundResult[]> {
+  const cell: Cell = { scenario: s.opts.scenarios[0] ?? 'b', concurrency: Math.max(...s.opts.concurrency), accountPerOrder: false };
+  const runDir = await newRunDir(s.dir, `${server}-rounds`);
+  const handle = await startServer(s, server, cell.scenario, runDir);
+  const out: RoundResult[] = [];
+  try {
+    for (let round = 1; round <= s.opts.rounds; round++) {
+      let cpuStart = Number.NaN;
+      let cpuEnd = Number.NaN;
+      const load = await runLoad({
+        directoryUrl: handle.directoryUrl, ca: handle.ca, concurrency: cell.concurrency, warmupMs: round === 1 ? s.opts.warmupMs : 0,
+        durationMs: s.opts.durationMs, maxOrders: s.opts.maxOrders, maxRequests: s.opts.maxRequests, accountPerOrder: false,
+        stallMs: s.opts.stallMs, http01: s.http01,
+        onWindowStart: () => (cpuStart = cpuMs(handle.pid)),
+        onWindowEnd: () => (cpuEnd = cpuMs(handle.pid)),
+      });
+      const r: RoundResult = { server, cell, round, load, cpuMsPerOrder: (cpuEnd - cpuStart) / load.completedOrders, rssMb: rssMb(handle.pid), peakRssMb: peakRssMb(handle.pid) };
+      out.push(r);
+      process.stdout.write(`rounds ${server} ${round}/${s.opts.rounds}: ${load.ordersPerSecond.toFixed(1)} orders/s, p50 ${load.latencyMs.p50.toFixed(0)} ms, RSS ${r.rssMb.toFixed(0)} MB, peak ${r.peakRssMb.toFixed(0)} MB${load.stalled ? ', STALLED' : ''}\n`);
+      if (load.stalled) break;
+    }
+  } finally {
+    await handle.stop();
+    if (!s.opts.keep) await rm(runDir, { recursive: true, force: true });
+  }
+  return out;
+}
+
 function machine(gatewayVersion: string): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   return [
@@ -319,7 +373,13 @@ function machine(gatewayVersion: string): string {
   ].join('\n');
 }
 
-function report(s: Session, started: Date, cells: Cell[], results: RunResult[], scale: ScaleResult | undefined): string {
+function loadLine(runs: RunResult[]): string {
+  const loads = runs.map((r) => r.loadAvg).filter((x) => Number.isFinite(x));
+  if (loads.length === 0) return '- machine load: n/a';
+  return `- machine load (1-min load average at the end of each run, ${os.availableParallelism()} cores): median ${median(loads).toFixed(1)}, range ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}; above the core count means other work shared the machine`;
+}
+
+function report(s: Session, started: Date, cells: Cell[], results: RunResult[], scale: ScaleResult | undefined, rounds: RoundResult[]): string {
   const o = s.opts;
   const modes = [...new Set(results.filter((r) => r.server === 'gateway' && r.cell.scenario === 'a').map((r) => r.challengeMode))];
   const lines = [
@@ -328,11 +388,13 @@ function report(s: Session, started: Date, cells: Cell[], results: RunResult[], 
     machine(s.gatewayVersion),
     `- settings: ${o.reps} repetition(s), interleaved; ${o.warmupMs / 1000} s warm-up + ${o.durationMs / 1000} s measured per run; stall after ${o.stallMs / 1000} s without a reply; a fresh server process per run; medians over the repetitions`,
     `- scenario (a): Pebble with PEBBLE_VA_ALWAYS_VALID=1; gateway: ${modes.length > 0 ? modes.join(', ') : 'not run'}. Both scenarios: PEBBLE_VA_NOSLEEP=1, PEBBLE_WFE_NONCEREJECT=0; http-01 answered by the load generator`,
+    loadLine([...results, ...(scale ? [...scale.empty, ...scale.filled] : [])]),
     `- the generator polls at 5, 10, 20, 40, 80, then every 100 ms (Retry-After not honoured, same for both)`,
     '',
   ];
   if (results.length > 0) lines.push(resultsTable(cells, results, o.servers), '');
   if (scale) lines.push(`## Scale: gateway, ${SCENARIO_TITLE.a}`, '', scaleTable(scale), '');
+  if (rounds.length > 0) lines.push(`## Memory: back-to-back rounds on one process`, '', roundsTable(rounds), '');
   return lines.join('\n');
 }
 
@@ -353,15 +415,17 @@ async function main(): Promise<number> {
   const session: Session = { opts, dir, http01, dnsAddress: dns.dnsAddress, tls: await makePebbleTls(dir), gatewayRoot, gatewayVersion };
   if (opts.cpuProfDir !== undefined) await mkdir(opts.cpuProfDir, { recursive: true });
   const cells = opts.matrix ? cellsOf(opts) : [];
-  const runs = cells.length * opts.servers.length * opts.reps + (opts.scale ? 2 * opts.reps : 0);
+  const runs = cells.length * opts.servers.length * opts.reps + (opts.scale ? 2 * opts.reps : 0) + (opts.roundsPart ? opts.rounds * opts.servers.length : 0);
   process.stdout.write(
     `bench: ${runs} runs of ~${(opts.warmupMs + opts.durationMs) / 1000} s; gateway scenario (a): ${(await gatewayHasValidationNone(dir, gatewayRoot)) ? 'validation: none' : 'http-01 (no profile key validation: none yet)'}; temp ${dir}\n`,
   );
   let results: RunResult[] = [];
   let scale: ScaleResult | undefined;
+  const rounds: RoundResult[] = [];
   try {
     results = await runMatrix(session, cells);
     if (opts.scale) scale = await runScale(session);
+    for (const server of opts.roundsPart ? opts.servers : []) rounds.push(...(await runRounds(session, server)));
   } finally {
     await http01.close();
     await dns.stop();
@@ -369,12 +433,12 @@ async function main(): Promise<number> {
   const kept = [...results, ...(scale ? [...scale.empty, ...scale.filled] : [])].some((r) => r.failure !== undefined || r.load.stalled);
   if (opts.keep || kept) process.stdout.write(`logs of ${opts.keep ? 'every run' : 'failed and stalled runs'} kept in ${dir}\n`);
   else await rm(dir, { recursive: true, force: true });
-  const md = report(session, started, cells, results, scale);
+  const md = report(session, started, cells, results, scale, rounds);
   await mkdir(opts.outDir, { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const mdPath = path.join(opts.outDir, `${stamp}.md`);
   await writeFile(mdPath, md);
-  await writeFile(path.join(opts.outDir, `${stamp}.json`), JSON.stringify({ started, opts, results, scale }, null, 1));
+  await writeFile(path.join(opts.outDir, `${stamp}.json`), JSON.stringify({ started, opts, results, scale, rounds }, null, 1));
   process.stdout.write(`\n${md}\nwritten: ${mdPath}\n`);
   return 0;
 }
