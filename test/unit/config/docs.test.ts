@@ -352,7 +352,7 @@ describe('a broken configuration', () => {
 
   it('reports connector sections and cross-references together once the schema is satisfied', () => {
     const result = validateConfig({
-      connectors: { embedded: { type: 'embedded', keyType: 'dsa' }, old: { type: 'cfssl' } },
+      connectors: { embedded: { type: 'embedded', keyType: 'dsa' }, old: { type: 'no-such-type' } },
       profiles: { default: {}, partners: { accounts: 'pre-registered' }, web: { binding: 'nowhere' } },
       bindings: { b: { connector: 'zz', template: 't', acme: { profile: 'nope' } } },
       defaultProfile: 'missing',
