@@ -14,10 +14,12 @@ import { embeddedConnector, caDirectory, type EmbeddedConnector } from '../../co
 import { EmbeddedStore } from '../../connectors/embedded/store.js';
 import { normalizeSerial } from '../../connectors/embedded/mapping.js';
 import { ejbcaWsConnector } from '../../connectors/ejbca-ws/index.js';
+import { cfsslConnector } from '../../connectors/cfssl/index.js';
 import type { AccountSummary, Connector, ConnectorDeps, IssueRequest, SdkIdentifier, SdkLogger, SdkRevocationReason, TemplateRef } from '../../src/sdk/index.js';
 import { SeededRandom } from '../../src/lib/random.js';
 import type { TestClock } from '../../src/lib/clock.js';
 import { startEjbcaDouble } from '../fakes/ejbca-ws/server.js';
+import { CFSSL_PROFILES, startCfsslBackend } from '../fakes/cfssl.js';
 import { createDoubleCa, type DoubleCa } from '../fakes/ejbca-ws/ca.js';
 
 x509.cryptoProvider.set(globalThis.crypto);
@@ -231,4 +233,64 @@ const ejbcaWs: Subject = {
   },
 };
 
-export const subjects: readonly Subject[] = [embedded, ejbcaWs];
+// ---------------------------------------------------------------- cfssl
+
+/**
+ * The real `cfssl serve` from Debian's golang-cfssl (test/fakes/cfssl.ts), with a fresh CA and
+ * certdb per case and a TCP proxy in front for the slow and HTTP 500 levers. "Down" stops the
+ * process; heal() starts it again on the same files. Out of band is cfssl's own REST revoke, called
+ * directly as an operator would. cfssl has no approvals, registrations or a way to send a broken
+ * certificate.
+ */
+const cfssl: Subject = {
+  name: 'cfssl',
+  capabilities: { approvals: false, registrations: false, slowBackend: true, failureModes: ['connection-refused', 'http-500'], brokenCertificates: [], outOfBandRevocation: true },
+  async start({ clock }) {
+    const backend = await startCfsslBackend({ ocspUrl: `${BASE_URL}/ocsp/cfssl` });
+    const dataDir = await mkdtemp(join(tmpdir(), 'contract-cfssl-'));
+    const config = cfsslConnector.configSchema.parse({
+      type: 'cfssl',
+      url: backend.url,
+      endpoint: 'authsign',
+      authKeyFile: backend.files.authKey,
+      certdb: backend.files.certdb,
+      timeoutMs: 10_000,
+    });
+    const connector = await cfsslConnector.create(config, deps(dataDir, clock, 'cfssl'));
+    const none = (what: string) => nope('cfssl', what);
+    return {
+      connector,
+      template: { name: CFSSL_PROFILES.authenticated, attributes: {} },
+      backend: {
+        approve: none('approvals'),
+        reject: none('approvals'),
+        requireApproval: none('approvals'),
+        disableRegistration: none('registrations'),
+        enableRegistration: none('registrations'),
+        setAllowedNames: none('registrations'),
+        breakNextCertificate: none('broken certificates'),
+        revokeOutOfBand: (serial, reason) => backend.revokeDirect(serial, reason),
+        async slow() {
+          backend.setProxyMode('hold');
+        },
+        async fail(mode) {
+          if (mode === 'connection-refused') await backend.stopCfssl();
+          else if (mode === 'http-500') backend.setProxyMode('http-500');
+          else throw new Error(`cfssl cannot fail with ${mode}`);
+        },
+        async heal() {
+          backend.setProxyMode('pass');
+          await backend.startCfssl();
+        },
+        protocolErrors: () => backend.protocolErrors(),
+      },
+      async stop() {
+        await connector.close();
+        await backend.stop();
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+export const subjects: readonly Subject[] = [embedded, ejbcaWs, cfssl];
