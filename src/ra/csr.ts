@@ -8,6 +8,7 @@ import * as x509 from '@peculiar/x509';
 import { problem } from '../protocol/problem.js';
 import type { Identifier } from '../protocol/types.js';
 import { canonicalIp } from './identifiers.js';
+import { thumbprintOfJwk } from './thumbprint.js';
 
 x509.cryptoProvider.set(globalThis.crypto);
 
@@ -43,7 +44,13 @@ function sameSet(a: readonly Identifier[], b: readonly Identifier[]): boolean {
   return sa.size === sb.size && [...sa].every((k) => sb.has(k));
 }
 
-export async function checkCsr(der: Uint8Array, orderIdentifiers: readonly Identifier[], allowedKeyTypes: readonly string[]): Promise<CheckedCsr> {
+/** `accountKeyThumbprint`: the RFC 7638 thumbprint of the account key, which the CSR must not use (§11.1). */
+export async function checkCsr(
+  der: Uint8Array,
+  orderIdentifiers: readonly Identifier[],
+  allowedKeyTypes: readonly string[],
+  accountKeyThumbprint?: string,
+): Promise<CheckedCsr> {
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(Buffer.from(der));
@@ -66,6 +73,14 @@ export async function checkCsr(der: Uint8Array, orderIdentifiers: readonly Ident
   }
   if (!allowedKeyTypes.includes(keyType)) {
     throw problem.badCSR(`key type ${keyType} is not allowed by this profile (allowed: ${allowedKeyTypes.join(', ')})`);
+  }
+  // RFC 8555 §11.1: the server "MUST verify that the public key in a CSR is not the same as the public
+  // key of the account key pair".
+  if (accountKeyThumbprint !== undefined) {
+    const jwk = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' }).export({ format: 'jwk' });
+    if ((await thumbprintOfJwk(jwk as Record<string, unknown>)) === accountKeyThumbprint) {
+      throw problem.badCSR('the CSR public key is the account key; the certificate needs a key of its own (RFC 8555 §11.1)');
+    }
   }
 
   const names: Identifier[] = [];

@@ -195,7 +195,7 @@ export class Orders {
   async finalize(account: AccountRecord, profile: ProfileRuntime, id: string, csrDer: Uint8Array, accountUri: string): Promise<OrderRecord> {
     const order = await this.get(account, id);
     if (order.status !== 'ready') throw problem.orderNotReady(order.status);
-    const csr = await checkCsr(csrDer, order.identifiers, profile.config.csrKeyTypes);
+    const csr = await checkCsr(csrDer, order.identifiers, profile.config.csrKeyTypes, account.jwkThumbprint);
     await this.recheckCaa(profile, order, accountUri);
     const now = this.deps.clock.now();
     const started = await this.deps.store.transaction(async (tx) => {
