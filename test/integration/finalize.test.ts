@@ -82,6 +82,10 @@ describe('finalize (RFC 8555 §7.4)', () => {
     expect(doc.detail).toContain('rsa-1024');
   });
 
+  it('refuses a CSR for the account key itself with badCSR (§11.1: "MUST verify that the public key in a CSR is not the same")', async () => {
+    await refusedCsr(ready, b64u(await makeCsr(names, alice.key)));
+  });
+
   it('refuses a CSR whose signature does not verify with badCSR', async () => {
     const der = await makeCsr(names, await generateAccountKey());
     der[der.length - 1] = (der[der.length - 1] ?? 0) ^ 0x01;
