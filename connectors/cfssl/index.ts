@@ -5,6 +5,7 @@
  * cfssl has no request ids; a small SQLite file of the connector's own maps them to certificates.
  * README.md explains what the cfssl side must look like.
  */
+import 'reflect-metadata'; // before @peculiar/x509, which resolves its providers through tsyringe
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
