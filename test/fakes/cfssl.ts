@@ -76,6 +76,8 @@ export interface CfsslBackend {
   revokeDirect(serialHex: string, reason: number): Promise<void>;
   /** API calls cfssl answered with code 400, 404 or 405: requests off its wire format. */
   protocolErrors(): string[];
+  /** Forgets the protocol errors so far, after a test provoked them on purpose. */
+  forgetProtocolErrors(): void;
   /** cfssl's log so far (stderr). */
   log(): string;
   stop(): Promise<void>;
@@ -335,6 +337,9 @@ export async function startCfsslBackend(opts: CfsslBackendOptions = {}): Promise
       if (!r.success) throw new Error(`cfssl revoke ${serialHex}: ${JSON.stringify(r.errors)}`);
     },
     protocolErrors: () => [...protocol],
+    forgetProtocolErrors: () => {
+      protocol.length = 0;
+    },
     log: () => logText,
     async stop() {
       await proxy.close();
