@@ -8,28 +8,28 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startChalltestsrv, type Challtestsrv } from '../fakes/challtestsrv.js';
+import { certbotRunner, requireCertbot, type CertbotRunner } from '../helpers/certbot.js';
 import { freePort, requireBinary, startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.js';
-import { CURL, certFacts, fetchCrl, opensslVerify, requireOpenssl, runOk, writeScript, sharedFixture } from './support.js';
+import { CURL, certFacts, fetchCrl, opensslVerify, requireOpenssl, writeScript, sharedFixture } from './support.js';
 
-const CERTBOT = '/usr/bin/certbot';
 const CLIENT_TIMEOUT_MS = 90_000;
 
 let dns: Challtestsrv;
 let gw: GatewayProcess;
 let work: string;
-let env: NodeJS.ProcessEnv;
+let certbot: CertbotRunner;
 const issuedSerials = new Map<string, string>();
 
 const ready = sharedFixture(async () => {
-  await requireBinary(CERTBOT, 'certbot');
+  await requireCertbot();
   await requireBinary(CURL, 'curl');
   await requireOpenssl();
   dns = await startChalltestsrv({ http01: false });
-  gw = await startGatewayProcess({ dnsResolver: dns.dnsAddress, http01Port: await freePort() });
+  // Retry-After 1 s on a challenge being validated: certbot polls no sooner than it says.
+  gw = await startGatewayProcess({ dnsResolver: dns.dnsAddress, http01Port: await freePort(), config: { validation: { retryAfterSeconds: 1 } } });
   work = await mkdtemp(path.join(tmpdir(), 'acme-gw-certbot-'));
   // Only the printed bundle is trusted; nothing goes through a proxy.
-  env = { ...process.env, REQUESTS_CA_BUNDLE: gw.caBundlePath, NO_PROXY: '*', no_proxy: '*' };
-  for (const k of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy']) delete env[k];
+  certbot = certbotRunner({ dir: work, server: gw.directoryUrl, caBundlePath: gw.caBundlePath, timeoutMs: CLIENT_TIMEOUT_MS - 5_000, logs: () => gw.logTail(30) });
 });
 
 afterAll(async () => {
@@ -38,26 +38,7 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-/** Runs certbot with its state under the test's temp dir, against the gateway. */
-function certbot(args: string[]): Promise<unknown> {
-  return runOk(
-    CERTBOT,
-    [
-      ...args,
-      '--config-dir', path.join(work, 'config'),
-      '--work-dir', path.join(work, 'work'),
-      '--logs-dir', path.join(work, 'logs'),
-      '--server', gw.directoryUrl,
-      '--non-interactive',
-      '--agree-tos',
-      '-m', 'test@example.org',
-      '--no-eff-email',
-    ],
-    { env, timeoutMs: CLIENT_TIMEOUT_MS - 5_000, logs: () => gw.logTail(30) },
-  );
-}
-
-const live = (name: string, file: string) => path.join(work, 'config', 'live', name, file);
+const live = (name: string, file: string) => certbot.live(name, file);
 
 /** Checks certbot's lineage with openssl against the CA bundle, and returns the leaf's facts. */
 async function checkLineage(name: string, expectedNames: string[]) {
@@ -70,7 +51,7 @@ async function checkLineage(name: string, expectedNames: string[]) {
 describe('certbot against the built gateway', { timeout: CLIENT_TIMEOUT_MS }, () => {
   it('gets a certificate for two names through http-01 with its standalone server', async () => {
     await ready();
-    await certbot([
+    await certbot.run([
       'certonly', '--standalone',
       '--http-01-port', String(gw.http01Port), '--http-01-address', '127.0.0.1',
       '--cert-name', 'web', '-d', 'a.example.test', '-d', 'b.example.test',
@@ -91,7 +72,7 @@ describe('certbot against the built gateway', { timeout: CLIENT_TIMEOUT_MS }, ()
       `${curl} -d "{\\"host\\":\\"_acme-challenge.$CERTBOT_DOMAIN.\\"}" ${dns.managementUrl}/clear-txt`,
     );
 
-    await certbot([
+    await certbot.run([
       'certonly', '--manual', '--preferred-challenges', 'dns',
       '--manual-auth-hook', auth, '--manual-cleanup-hook', cleanup,
       '--cert-name', 'wild', '-d', '*.w.example.test', '-d', 'w.example.test',
@@ -104,7 +85,7 @@ describe('certbot against the built gateway', { timeout: CLIENT_TIMEOUT_MS }, ()
     await ready();
     const before = issuedSerials.get('web');
     expect(before, 'the http-01 test issued "web"').toBeDefined();
-    await certbot(['renew', '--cert-name', 'web', '--force-renewal', '--no-random-sleep-on-renew']);
+    await certbot.run(['renew', '--cert-name', 'web', '--force-renewal', '--no-random-sleep-on-renew']);
     const facts = await checkLineage('web', ['a.example.test', 'b.example.test']);
     expect(facts.serial).not.toBe(before);
     issuedSerials.set('web', facts.serial);
@@ -114,7 +95,7 @@ describe('certbot against the built gateway', { timeout: CLIENT_TIMEOUT_MS }, ()
     await ready();
     const serial = issuedSerials.get('web');
     expect(serial).toBeDefined();
-    await certbot(['revoke', '--cert-path', live('web', 'cert.pem'), '--reason', 'keycompromise', '--no-delete-after-revoke']);
+    await certbot.run(['revoke', '--cert-path', live('web', 'cert.pem'), '--reason', 'keycompromise', '--no-delete-after-revoke']);
     const entry = (await fetchCrl(gw.baseUrl, gw.caPem)).find((e) => e.serial === serial);
     expect(entry, `serial ${serial} on the CRL`).toBeDefined();
     expect(entry?.reason).toBe('Key Compromise');
@@ -124,7 +105,7 @@ describe('certbot against the built gateway', { timeout: CLIENT_TIMEOUT_MS }, ()
     await ready();
     const serial = issuedSerials.get('wild');
     expect(serial).toBeDefined();
-    await certbot(['revoke', '--cert-path', live('wild', 'cert.pem'), '--key-path', live('wild', 'privkey.pem'), '--no-delete-after-revoke']);
+    await certbot.run(['revoke', '--cert-path', live('wild', 'cert.pem'), '--key-path', live('wild', 'privkey.pem'), '--no-delete-after-revoke']);
     const entry = (await fetchCrl(gw.baseUrl, gw.caPem)).find((e) => e.serial === serial);
     expect(entry, `serial ${serial} on the CRL`).toBeDefined();
     // RFC 5280 §5.3.1: "unspecified (0)" SHOULD be expressed by leaving the reason code out.

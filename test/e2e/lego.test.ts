@@ -29,7 +29,8 @@ const ready = sharedFixture(async () => {
   dns = await startChalltestsrv({ http01: false });
   gw = await startGatewayProcess({
     dnsResolver: dns.dnsAddress,
-    config: { profiles: { default: {}, partners: { eab: { required: true } } } },
+    // Retry-After 1 s on a challenge being validated: lego's polling starts from it.
+    config: { validation: { retryAfterSeconds: 1 }, profiles: { default: {}, partners: { eab: { required: true } } } },
   });
   work = await mkdtemp(path.join(tmpdir(), 'acme-gw-lego-'));
   env = { ...process.env, LEGO_CA_CERTIFICATES: gw.caBundlePath, NO_PROXY: '*', no_proxy: '*' };
