@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { connectorFactories } from '../../connectors/index.js';
 import { createMemoryNonceStore, type NonceStore } from '../acme/nonces.js';
+import { createSharedNonceStore } from '../acme/nonces-shared.js';
 import type { AcmeServices, AcmeState } from '../acme/context.js';
 import { errors } from '../acme/middleware/errors.js';
 import { requestLog } from '../acme/middleware/request-log.js';
@@ -128,7 +129,17 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     checkCaa: (input, signal) => checkCaa(net, input, signal),
   });
   const ra = createRa({ store, clock, random, log, validators, issuance, checkCaa: (input, signal) => checkCaa(net, input, signal) }, runner);
-  const nonces: NonceStore = createMemoryNonceStore({ clock, random, lifetimeMs: config.nonces.lifetime, maxStored: config.nonces.maxStored });
+  const sharedNonces = config.nonces.store === 'database' || (config.nonces.store === 'auto' && config.storage.driver === 'postgres');
+  const nonces: NonceStore = sharedNonces
+    ? createSharedNonceStore({
+        clock,
+        random,
+        lifetimeMs: config.nonces.lifetime,
+        secret: await store.sharedSecret('nonce-hmac', () => random.bytes(32)),
+        ledger: store,
+        onPruneError: (err) => log.warn({ err }, 'pruning used nonces failed'),
+      })
+    : createMemoryNonceStore({ clock, random, lifetimeMs: config.nonces.lifetime, maxStored: config.nonces.maxStored });
 
   const services: AcmeServices = {
     ra,

@@ -8,6 +8,6 @@ export function openStore(config: Config): Promise<Store> {
   return createSqlStore(
     config.storage.driver === 'sqlite'
       ? { driver: 'sqlite', path: config.storage.path ?? path.join(config.dataDir, 'gateway.sqlite') }
-      : { driver: 'postgres', url: config.storage.url, poolSize: config.storage.poolSize },
+      : { driver: 'postgres', url: config.storage.url, poolSize: config.storage.poolSize, ...(config.storage.schema ? { schema: config.storage.schema } : {}) },
   );
 }

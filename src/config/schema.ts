@@ -41,7 +41,7 @@ export const ConfigSchema = z
     storage: z
       .discriminatedUnion('driver', [
         z.object({ driver: z.literal('sqlite'), path: z.string().optional() }).strict(),
-        z.object({ driver: z.literal('postgres'), url: z.string().min(1), poolSize: z.number().int().min(1).prefault(10) }).strict(),
+        z.object({ driver: z.literal('postgres'), url: z.string().min(1), poolSize: z.number().int().min(1).prefault(10), schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional() }).strict(),
       ])
       .prefault({ driver: 'sqlite' }),
     validation: z
@@ -60,9 +60,14 @@ export const ConfigSchema = z
       .strict()
       .prefault({ http01Port: 80, tlsAlpn01Port: 443, timeout: '10s', maxRedirects: 10, maxBodyBytes: 8192, concurrency: 16, retryAfterSeconds: 2 }),
     nonces: z
-      .object({ lifetime: duration('nonces.lifetime').prefault('1h'), maxStored: z.number().int().min(100).prefault(200_000) })
+      .object({
+        lifetime: duration('nonces.lifetime').prefault('1h'),
+        maxStored: z.number().int().min(100).prefault(200_000),
+        /** memory: per process (one instance). database: shared by every instance on the database. auto: database on PostgreSQL. */
+        store: z.enum(['auto', 'memory', 'database']).prefault('auto'),
+      })
       .strict()
-      .prefault({ lifetime: '1h', maxStored: 200_000 }),
+      .prefault({}),
     logging: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).prefault('info') })
       .strict()

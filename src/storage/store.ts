@@ -189,6 +189,11 @@ export interface StoreTx extends StoreReader {
 }
 
 export interface Store extends StoreReader {
+  /** RFC 8555 §6.5 across instances: records a used nonce; false when it was used before. */
+  useNonce(nonce: string, expiresAt: Date): Promise<boolean>;
+  pruneNonces(now: Date): Promise<number>;
+  /** A named secret shared by every instance; created with `create()` by the first to ask. */
+  sharedSecret(name: string, create: () => Uint8Array): Promise<Uint8Array>;
   /** Runs `fn` in one transaction; a throw rolls everything back. Never call a backend inside. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -481,6 +481,28 @@ describe.each(subjects)('store contract: $name', (subject) => {
     });
   });
 
+  describe('shared nonces and secrets (several instances)', () => {
+    it('accepts a nonce once and refuses it the second time (RFC 8555 §6.5)', async () => {
+      expect(await store.useNonce('n-1', addMs(T0, HOUR_MS))).toBe(true);
+      expect(await store.useNonce('n-1', addMs(T0, HOUR_MS))).toBe(false);
+      expect(await store.useNonce('n-2', addMs(T0, HOUR_MS))).toBe(true);
+    });
+
+    it('forgets used nonces once they expired', async () => {
+      await store.useNonce('old', addMs(T0, MINUTE_MS));
+      await store.useNonce('young', addMs(T0, HOUR_MS));
+      expect(await store.pruneNonces(addMs(T0, 2 * MINUTE_MS))).toBe(1);
+      expect(await store.useNonce('young', addMs(T0, HOUR_MS))).toBe(false);
+    });
+
+    it('keeps the first value of a named secret, whoever asks later', async () => {
+      const first = await store.sharedSecret('nonce-hmac', () => new Uint8Array(32).fill(1));
+      const second = await store.sharedSecret('nonce-hmac', () => new Uint8Array(32).fill(2));
+      expect(second).toEqual(first);
+      expect(first).toEqual(new Uint8Array(32).fill(1));
+    });
+  });
+
   describe('reconciler lease', () => {
     it('gives a free lease to one owner, and to another only once it has run out', async () => {
       const account = await addAccount();

@@ -21,6 +21,8 @@ export interface TestGateway {
   caPem: string;
   caBundlePath: string;
   dataDir: string;
+  /** The port the listener is bound to (differs from baseUrl's when a baseUrl is configured). */
+  port: number;
   directory(profile: string): string;
   stop(): Promise<void>;
 }
@@ -32,7 +34,7 @@ export async function startTestGateway(overrides: Record<string, unknown> = {}, 
   if (!result.ok) throw new Error(`test config invalid:\n${result.errors.join('\n')}`);
   const log = opts.log ?? createLogger(process.env.TEST_LOG_LEVEL === undefined ? 'silent' : (process.env.TEST_LOG_LEVEL as 'debug'));
   const gateway = await createGateway(result.config, { ...opts, log });
-  await gateway.listen();
+  const address = await gateway.listen();
   const caPem = await readFile(gateway.caBundlePath, 'utf8');
   return {
     gateway,
@@ -41,6 +43,7 @@ export async function startTestGateway(overrides: Record<string, unknown> = {}, 
     caPem,
     caBundlePath: gateway.caBundlePath,
     dataDir,
+    port: address.port,
     directory: (profile) => gateway.directoryUrl(profile),
     async stop() {
       await gateway.stop();

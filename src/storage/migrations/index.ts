@@ -6,6 +6,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import { initial } from './001-initial.js';
 import { ariAndRegistrations } from './002-ari-and-registrations.js';
+import { sharedNonces } from './003-shared-nonces.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -14,6 +15,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
   return {
     '001-initial': initial(dialect),
     '002-ari-and-registrations': ariAndRegistrations(),
+    '003-shared-nonces': sharedNonces(dialect),
   };
 }
 

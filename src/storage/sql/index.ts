@@ -50,6 +50,23 @@ class SqlStore extends SqlReader implements Store {
     return this.kysely.transaction().execute((trx) => fn(new SqlTx(trx)));
   }
 
+  async useNonce(nonce: string, expiresAt: Date): Promise<boolean> {
+    const r = await this.kysely.insertInto('used_nonces').values({ nonce, expires_at: expiresAt.getTime() }).onConflict((oc) => oc.doNothing()).executeTakeFirst();
+    return r.numInsertedOrUpdatedRows === 1n;
+  }
+
+  async pruneNonces(now: Date): Promise<number> {
+    const r = await this.kysely.deleteFrom('used_nonces').where('expires_at', '<', now.getTime()).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  async sharedSecret(name: string, create: () => Uint8Array): Promise<Uint8Array> {
+    // The first instance to ask writes it; everyone (the first included) reads what was stored.
+    await this.kysely.insertInto('secrets').values({ name, value: create() }).onConflict((oc) => oc.doNothing()).execute();
+    const row = await this.kysely.selectFrom('secrets').select('value').where('name', '=', name).executeTakeFirstOrThrow();
+    return new Uint8Array(row.value);
+  }
+
   close(): Promise<void> {
     return this.kysely.destroy();
   }

@@ -109,5 +109,7 @@ export interface Database {
   authorizations: AuthorizationsTable;
   challenges: ChallengesTable;
   certificates: CertificatesTable;
+  used_nonces: { nonce: string; expires_at: EpochMs };
+  secrets: { name: string; value: Uint8Array };
   eab_keys: EabKeysTable;
 }
