@@ -57,8 +57,10 @@ function compile(patterns: readonly string[]): CompiledPatterns {
 function matches(c: CompiledPatterns, p: ParsedIdentifier): boolean {
   const { type, value } = p.identifier;
   if (type === 'ip') return c.hasIps && c.ips.check(value, isIP(value) === 6 ? 'ipv6' : 'ipv4');
-  const name = p.wildcard ? value.slice(2) : value;
-  return c.names.some((n) => (n.includeSelf && `.${name}` === n.suffix) || `.${name}`.endsWith(n.suffix) && `.${name}` !== n.suffix);
+  // A wildcard keeps its "*" as the leftmost label: *.x.example matches what x.example matches, and a
+  // "*.x.example" entry too, since every name the certificate is good for lies below x.example.
+  const dotted = `.${value}`;
+  return c.names.some((n) => (n.includeSelf && dotted === n.suffix) || (dotted.endsWith(n.suffix) && dotted !== n.suffix));
 }
 
 const compiledCache = new WeakMap<readonly string[], CompiledPatterns>();
