@@ -8,14 +8,13 @@
  *   npm run bench -- --scale            # also: gateway on 100,000 stored orders vs an empty database
  *   npm run bench -- --help
  */
-import { execFileSync } from 'node:child_process';
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { execFile, execFileSync } from 'node:child_process';
+import { access, cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startChalltestsrv } from '../test/fakes/challtestsrv.js';
 import { REPO_ROOT } from '../test/helpers/gateway-process.js';
-import { fillDb } from './fill-db.js';
 import { startHttp01Responder, type Http01Responder } from './load/http01.js';
 import { runLoad } from './load/generator.js';
 import { cpuMs, peakRssMb, rssMb } from './proc.js';
@@ -301,11 +300,27 @@ async function runMatrix(s: Session, cells: Cell[]): Promise<RunResult[]> {
   return results;
 }
 
+/**
+ * Runs bench/fill-db.ts of the gateway checkout under test (a --gateway-rev snapshot has its own),
+ * so the database gets that revision's migrations and record shapes.
+ */
+async function fill(root: string, dataDir: string, orders: number): Promise<number> {
+  const own = path.join(root, 'bench', 'fill-db.ts');
+  const script = (await access(own).then(() => true, () => false)) ? own : path.join(REPO_ROOT, 'bench', 'fill-db.ts');
+  const started = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    execFile(path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [script, '--data-dir', dataDir, '--orders', String(orders), '--accounts', '1000'], { cwd: root, maxBuffer: 16 * 1024 * 1024 }, (err, _out, errText) =>
+      err ? reject(new Error(`${script} failed: ${errText.slice(-2000)}`, { cause: err })) : resolve(),
+    );
+  });
+  return performance.now() - started;
+}
+
 async function runScale(s: Session): Promise<ScaleResult> {
   const template = path.join(s.dir, 'prefilled');
   await mkdir(template, { recursive: true });
   process.stdout.write(`filling a gateway database with ${s.opts.scaleOrders} orders ...\n`);
-  const ms = await fillDb({ dbPath: path.join(template, 'gateway.sqlite'), orders: s.opts.scaleOrders, accounts: 1000 });
+  const ms = await fill(s.gatewayRoot, template, s.opts.scaleOrders);
   process.stdout.write(`filled in ${(ms / 1000).toFixed(1)} s\n`);
   const cell: Cell = { scenario: 'a', concurrency: s.opts.scaleConcurrency, accountPerOrder: false };
   const out: ScaleResult = { prefilledOrders: s.opts.scaleOrders, empty: [], filled: [] };
