@@ -78,6 +78,11 @@ export interface CfsslBackend {
   protocolErrors(): string[];
   /** Forgets the protocol errors so far, after a test provoked them on purpose. */
   forgetProtocolErrors(): void;
+  /**
+   * The static-file OCSP flow (NOTES.md 7b, quirk 3): `cfssl ocsprefresh` (certdb → ocsp_responses),
+   * `cfssl ocspdump` (→ a file), then `cfssl ocspserve` (re)started on it. Resolves with its URL.
+   */
+  refreshOcspServe(): Promise<string>;
   /** cfssl's log so far (stderr). */
   log(): string;
   stop(): Promise<void>;
@@ -237,6 +242,34 @@ function startProxy(target: () => number): Promise<{ server: Server; port: numbe
   });
 }
 
+/** Resolves once something accepts connections on 127.0.0.1:`port`. */
+async function listening(port: number, proc: ChildProcess, what: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${what} exited (${proc.exitCode ?? proc.signalCode}) before listening`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not listen on ${port} within 15 s`);
+    await new Promise((r) => setTimeout(r, 50)); // polling a starting process, not a test sleep
+  }
+}
+
+async function terminate(proc: ChildProcess | undefined): Promise<void> {
+  if (proc === undefined) return;
+  const done = exited(proc);
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 3_000);
+  await done;
+  clearTimeout(timer);
+}
+
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
@@ -292,12 +325,23 @@ export async function startCfsslBackend(opts: CfsslBackendOptions = {}): Promise
   async function stopCfssl(): Promise<void> {
     const proc = child;
     child = undefined;
-    if (proc === undefined) return;
-    const done = exited(proc);
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 3_000);
-    await done;
-    clearTimeout(timer);
+    await terminate(proc);
+  }
+
+  let ocspServe: { proc: ChildProcess; port: number } | undefined;
+  async function refreshOcspServe(): Promise<string> {
+    const db = ['-db-config', files.dbConfig];
+    await run(bin, ['ocsprefresh', ...db, '-ca', files.caCert, '-responder', files.responderCert, '-responder-key', files.responderKey], { cwd: files.dir });
+    const { stdout } = await run(bin, ['ocspdump', ...db], { cwd: files.dir, maxBuffer: 16 << 20 });
+    const responses = join(files.dir, 'ocsp-responses.txt');
+    await writeFile(responses, stdout);
+    // ocspserve reads the file at start only: a restart is the refresh.
+    const port = ocspServe?.port ?? (await freePort());
+    await terminate(ocspServe?.proc);
+    const proc = spawn(bin, ['ocspserve', '-address', '127.0.0.1', '-port', String(port), '-responses', responses], { cwd: files.dir, stdio: 'ignore' });
+    ocspServe = { proc, port };
+    await listening(port, proc, 'cfssl ocspserve');
+    return `http://127.0.0.1:${port}`;
   }
 
   // The port is picked free, then bound by cfssl: another process may take it in between, so try a few.
@@ -341,9 +385,11 @@ export async function startCfsslBackend(opts: CfsslBackendOptions = {}): Promise
       protocol.length = 0;
     },
     log: () => logText,
+    refreshOcspServe,
     async stop() {
       await proxy.close();
       await stopCfssl();
+      await terminate(ocspServe?.proc);
       await rm(files.dir, { recursive: true, force: true });
     },
   };
