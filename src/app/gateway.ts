@@ -6,14 +6,12 @@ import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import Koa from 'koa';
+import type Koa from 'koa';
+import type { Middleware } from 'koa';
 import { connectorFactories } from '../../connectors/index.js';
 import { createMemoryNonceStore, type NonceStore } from '../acme/nonces.js';
 import { createSharedNonceStore } from '../acme/nonces-shared.js';
 import type { AcmeServices, AcmeState } from '../acme/context.js';
-import { errors } from '../acme/middleware/errors.js';
-import { requestLog } from '../acme/middleware/request-log.js';
-import { acmeRouter } from '../acme/routes.js';
 import type { Config } from '../config/schema.js';
 import { parseHostPort } from '../config/schema.js';
 import { IssuanceService } from '../issuance/service.js';
@@ -29,7 +27,9 @@ import { checkCaa } from '../va/caa.js';
 import { createValidators } from '../va/index.js';
 import { createNetClient } from '../va/net-node.js';
 import { buildEndpoints, issuanceProfileFor } from './profiles.js';
-import { publicationRouter } from './publication.js';
+import { buildHttpApp, createMetricsRegistry, mountUnder } from './http.js';
+import { proxyRoutesOf } from './proxy-routes.js';
+import { probeRoutes, type RouteHealth } from '../proxy/probe.js';
 import { openStore } from './storage.js';
 import { ensureListenerTls, listenerCa, writeCaBundle } from './tls.js';
 
@@ -51,6 +51,10 @@ export interface Gateway {
   /** Public base URL (known after listen() unless configured). */
   baseUrl(): string;
   directoryUrl(profile?: string): string;
+  /** A Koa middleware serving the gateway below `prefix` in a host app (set server.baseUrl to the public URL of that prefix). */
+  middleware(prefix?: string): Middleware;
+  /** Starts background work (the issuance reconciler) without a listener of its own, for a host app. */
+  start(): void;
   /** Binds the configured listener (TLS unless `server.tls.mode: off`); resolves with the bound address. */
   listen(): Promise<AddressInfo>;
   /** Stops accepting, drains requests in flight, stops background work, closes the store. */
@@ -152,16 +156,24 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     retryAfterSeconds: config.validation.retryAfterSeconds,
   };
 
-  const app = new Koa<AcmeState>({ proxy: Boolean(config.server.baseUrl) });
-  app.silent = true;
-  app.use(requestLog(services));
-  app.use(errors);
-  for (const router of [acmeRouter('/acme/raProfile/:binding'), acmeRouter('/acme/:profile')]) {
-    app.use(router.routes());
-    app.use(router.allowedMethods());
-  }
-  const publication = publicationRouter(connectors);
-  app.use(publication.routes());
+  const registry = createMetricsRegistry();
+  const proxyRoutes = proxyRoutesOf(config, connectors);
+  let proxyHealth: RouteHealth[] = [];
+  const { app, proxy } = buildHttpApp({
+    services,
+    connectors,
+    proxyRoutes,
+    log,
+    registry,
+    trustProxy: Boolean(config.server.baseUrl),
+    proxyHealth: () => proxyHealth,
+    operatorEndpoints: config.operatorEndpoints,
+  });
+  // Issue #7: each proxied route is probed at startup; the result is reported, never fatal.
+  const probing = probeRoutes(proxyRoutes, { signal: AbortSignal.timeout(10_000) }).then((h) => {
+    proxyHealth = h;
+    for (const r of h) (r.ok ? log.info.bind(log) : log.warn.bind(log))({ prefix: r.prefix, target: r.target, ok: r.ok, detail: r.detail }, 'proxy route probed');
+  });
 
   // The CA bundle: the listener's CA and every connector's trust anchors.
   const trust: string[] = [];
@@ -190,6 +202,8 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     caBundlePath,
     baseUrl,
     directoryUrl: (profile = config.defaultProfile) => `${baseUrl()}/acme/${profile}/directory`,
+    middleware: (prefix = '') => mountUnder(prefix, app),
+    start: () => reconciler.start(),
     async listen() {
       const listen = parseHostPort(config.server.listen);
       if (!listen) throw new Error(`server.listen: "${config.server.listen}" is not HOST:PORT`);
@@ -218,6 +232,8 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
           await closed;
           clearTimeout(grace);
         }
+        proxy.close();
+        await probing;
         await reconciler.stop();
         await runner.drain();
         await issuance.stop();

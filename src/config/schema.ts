@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { duration, hostPort, port, type TemplateSchema } from './common.js';
 import { ProfileSchema, BindingSchema } from './profile.js';
+import { ProxyRoutesSchema } from '../proxy/config.js';
 
 export { parseHostPort, KEY_TYPES, type KeyType } from './common.js';
 export { ProfileSchema, BindingSchema } from './profile.js';
@@ -76,6 +77,10 @@ export const ConfigSchema = z
     profiles: z
       .record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]*$/, 'profile names are letters, digits, - and _'), ProfileSchema)
       .prefault({ default: {} }),
+    /** Reverse-proxy routes to the legacy system's OCSP, CRL and pages (src/proxy/). */
+    proxy: z.object({ routes: ProxyRoutesSchema }).strict().prefault({}),
+    /** GET /health and GET /metrics on the main listener. */
+    operatorEndpoints: z.boolean().prefault(true),
     bindings: z.record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]*$/, 'binding names are letters, digits, - and _'), BindingSchema).prefault({}),
     defaultProfile: z.string().prefault('default'),
   })
