@@ -36,11 +36,13 @@ export interface OcspSignRequest {
 export interface CfsslClient {
   /** `sign`, or `authsign` with the token when the client has a key. Resolves with the certificate PEM. */
   sign(req: SignRequest, signal: AbortSignal): Promise<string>;
+  /** The signer's certificate and default usages; the connector's CA and trust anchor. */
   info(signal: AbortSignal): Promise<CaInfo>;
   /** REST revoke; `serial` in decimal, `aki` lower-case hex or "", `reason` an RFC 5280 code. */
   revoke(serial: string, aki: string, reason: number, signal: AbortSignal): Promise<void>;
   /** A DER OCSPResponse signed by cfssl's responder for one certificate. */
   ocspSign(req: OcspSignRequest, signal: AbortSignal): Promise<Uint8Array>;
+  /** Nothing to release today (fetch pools its sockets globally); called once at shutdown. */
   close(): Promise<void>;
 }
 

@@ -129,6 +129,9 @@ class Cfssl implements CfsslConnector {
     // cfssl 1.2.0's sign API takes no validity: the cfssl profile's expiry decides.
     if (req.validity !== undefined) this.deps.log.debug({ requestId: req.requestId }, 'requested validity ignored; the cfssl profile decides');
     try {
+      // The CA first: once cfssl has signed, nothing but the local record should stand between
+      // the certificate and the caller (a failure there would make the retry sign a second one).
+      await this.loadCa(signal);
       const pem = await this.client.sign(
         { certificate_request: pemOf(req.csr, 'CERTIFICATE REQUEST'), hosts: hostsOf(req.identifiers), profile: req.template.name, ...(label === undefined ? {} : { label }) },
         signal,
