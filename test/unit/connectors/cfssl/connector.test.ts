@@ -176,7 +176,7 @@ describe('cfssl connector against cfssl serve', () => {
     const c = await connect({ ocsp: { mode: 'ocspserve', url } });
     const [route] = c.upstreams();
     expect(route).toEqual({ prefix: '/ocsp/cfssl', target: url, methods: ['POST'] });
-    let last = new Uint8Array(0);
+    let last: Uint8Array = new Uint8Array(0);
     const post = async (request: Uint8Array): Promise<Uint8Array> => {
       last = request;
       const res = await fetch(route?.target ?? '', { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: request, signal: signal() });
