@@ -2,6 +2,9 @@
 import { z } from 'zod';
 import { parseDurationMs } from '../lib/duration.js';
 
+/** A duration that must be longer than zero. */
+export const positiveDuration = (what: string) => duration(what).refine((ms) => ms > 0, { message: `${what} must be longer than 0` });
+
 export const duration = (what: string) =>
   z
     .union([z.string(), z.number()])
@@ -38,11 +41,16 @@ export const TemplateSchema = z.union([
 ]);
 
 
-export const ValiditySchema = z
-  .object({ default: duration('validity.default').prefault('90d'), min: duration('validity.min').prefault('1h'), max: duration('validity.max').prefault('397d') })
+const validityRange = z
+  .object({ default: positiveDuration('validity.default').prefault('90d'), min: duration('validity.min').prefault('1h'), max: positiveDuration('validity.max').prefault('397d') })
   .strict()
-  .prefault({ default: '90d', min: '1h', max: '397d' })
   .superRefine((v, ctx) => {
     if (v.min > v.max) ctx.addIssue({ code: 'custom', path: ['min'], message: 'must not be longer than validity.max' });
     if (v.default < v.min || v.default > v.max) ctx.addIssue({ code: 'custom', path: ['default'], message: 'must lie between validity.min and validity.max' });
   });
+
+/** A profile's validity range; every member has a default. */
+export const ValiditySchema = validityRange.prefault({ default: '90d', min: '1h', max: '397d' });
+
+/** A certificate profile's own range; absent, the ACME profile's range applies. */
+export const OptionalValiditySchema = validityRange.optional();

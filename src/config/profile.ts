@@ -8,7 +8,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { CHALLENGE_TYPES } from '../protocol/types.js';
-import { duration, KEY_TYPES, TemplateSchema, ValiditySchema } from './common.js';
+import { duration, KEY_TYPES, positiveDuration, OptionalValiditySchema, TemplateSchema, ValiditySchema } from './common.js';
 
 const IDENTIFIER_KINDS = ['dns', 'wildcard', 'ip'] as const;
 
@@ -29,7 +29,7 @@ export const CertificateProfileSchema = z
     /** Shown to clients in meta.profiles (draft-ietf-acme-profiles-01 §3). */
     description: z.string().min(1),
     template: TemplateSchema,
-    validity: ValiditySchema.optional(),
+    validity: OptionalValiditySchema,
   })
   .strict();
 
@@ -82,16 +82,16 @@ export const ProfileSchema = z
     csrKeyTypes: z.array(z.enum(KEY_TYPES)).min(1).prefault(['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384']),
     /** Account key types (JWS) the profile accepts (badPublicKey otherwise). */
     accountKeyTypes: z.array(z.enum(KEY_TYPES)).min(1).prefault(['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384', 'ec-p521', 'ed25519']),
-    orderLifetime: duration('orderLifetime').prefault('7d'),
-    authzLifetime: duration('authzLifetime').prefault('7d'),
-    /** How long a valid authorization may be reused for a new order and for revocation rights. */
-    authzReuse: duration('authzReuse').prefault('30d'),
+    orderLifetime: positiveDuration('orderLifetime').prefault('7d'),
+    authzLifetime: positiveDuration('authzLifetime').prefault('7d'),
+    /** How long a validated authorization stays valid (and so gives revocation rights, RFC 8555 §7.6); authorizations are not reused across orders. */
+    authzReuse: positiveDuration('authzReuse').prefault('30d'),
     /** RFC 5280 reason codes an ACME client may give at revokeCert. */
     revocationReasons: z.array(z.number().int().min(0).max(10).refine((n) => n !== 7, 'reason 7 is not used')).prefault([0, 1, 3, 4, 5]),
     /** How long finalize waits for the backend before answering `processing` with Retry-After. */
     finalizeWait: duration('finalizeWait').prefault('5s'),
     /** How long an order may stay processing (approval, outage) before it becomes invalid. */
-    maxPending: duration('maxPending').prefault('7d'),
+    maxPending: positiveDuration('maxPending').prefault('7d'),
     ordersPageSize: z.number().int().min(1).max(1000).prefault(100),
     maxIdentifiers: z.number().int().min(1).max(1000).prefault(100),
     ari: z

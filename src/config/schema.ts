@@ -4,7 +4,7 @@
  * docs/configuration.md is checked against this file by test/unit/config/docs.test.ts.
  */
 import { z } from 'zod';
-import { duration, hostPort, port, type TemplateSchema } from './common.js';
+import { duration, hostPort, port, positiveDuration, type TemplateSchema } from './common.js';
 import { ProfileSchema, BindingSchema } from './profile.js';
 import { ProxyRoutesSchema } from '../proxy/config.js';
 
@@ -51,7 +51,7 @@ export const ConfigSchema = z
         dnsResolver: hostPort.optional(),
         http01Port: port.prefault(80),
         tlsAlpn01Port: port.prefault(443),
-        timeout: duration('validation.timeout').prefault('10s'),
+        timeout: positiveDuration('validation.timeout').prefault('10s'),
         maxRedirects: z.number().int().min(0).max(20).prefault(10),
         maxBodyBytes: z.number().int().min(128).max(1_000_000).prefault(8192),
         concurrency: z.number().int().min(1).max(1000).prefault(16),
@@ -62,7 +62,7 @@ export const ConfigSchema = z
       .prefault({ http01Port: 80, tlsAlpn01Port: 443, timeout: '10s', maxRedirects: 10, maxBodyBytes: 8192, concurrency: 16, retryAfterSeconds: 2 }),
     nonces: z
       .object({
-        lifetime: duration('nonces.lifetime').prefault('1h'),
+        lifetime: positiveDuration('nonces.lifetime').prefault('1h'),
         maxStored: z.number().int().min(100).prefault(200_000),
         /** memory: per process (one instance). database: shared by every instance on the database. auto: database on PostgreSQL. */
         store: z.enum(['auto', 'memory', 'database']).prefault('auto'),

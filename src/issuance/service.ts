@@ -206,8 +206,10 @@ export class IssuanceService {
         log2.warn({ code: outcome.code, age }, 'order given up');
         return next;
       }
-      // Back off: the backend's hint, doubled per attempt, at most 10 minutes.
-      const delayMs = Math.min(600_000, decided.retryAfterSeconds * 1000 * 2 ** Math.min(current.issuanceAttempts, 6));
+      // An approval is asked about at the backend's own pace; an outage is backed off, doubling
+      // per attempt, at most 10 minutes.
+      const backoff = outcome.code === 'pending-approval' ? 1 : 2 ** Math.min(current.issuanceAttempts, 6);
+      const delayMs = Math.min(600_000, decided.retryAfterSeconds * 1000 * backoff);
       const next = orderStillProcessing(current, now, new Date(now.getTime() + delayMs), decided.ticket);
       await tx.updateOrder(next);
       log2[decided.logLevel]({ code: outcome.code, ticket: decided.ticket, retryInMs: delayMs, err: outcome.message }, 'order waits for the backend');
