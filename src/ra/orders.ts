@@ -195,6 +195,11 @@ export class Orders {
   async finalize(account: AccountRecord, profile: ProfileRuntime, id: string, csrDer: Uint8Array, accountUri: string): Promise<OrderRecord> {
     const order = await this.get(account, id);
     if (order.status !== 'ready') throw problem.orderNotReady(order.status);
+    // draft-ietf-acme-profiles-01 §4: a profile the server no longer offers is not issued under.
+    const certificateProfile = order.policy?.certificateProfile;
+    if (typeof certificateProfile === 'string' && !profile.config.certificateProfiles[certificateProfile]) {
+      throw problem.invalidProfile(`certificate profile "${certificateProfile}" of this order is no longer offered`);
+    }
     const csr = await checkCsr(csrDer, order.identifiers, profile.config.csrKeyTypes, account.jwkThumbprint);
     await this.recheckCaa(profile, order, accountUri);
     const now = this.deps.clock.now();

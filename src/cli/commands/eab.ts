@@ -24,10 +24,12 @@ export async function eab(config: Config, sub: string | undefined, values: CliVa
 }
 
 async function create(config: Config, values: CliValues): Promise<number> {
+  // An ACME profile, or `raProfile/<binding>` for a binding served with its own directory.
   const profile = values.profile ?? config.defaultProfile;
-  const p = config.profiles[profile];
+  const binding = profile.startsWith('raProfile/') ? config.bindings[profile.slice('raProfile/'.length)] : undefined;
+  const p = binding?.acme?.enabled ? config.profiles[binding.acme.profile] : config.profiles[profile];
   if (!p) {
-    process.stderr.write(`acme-gateway: --profile: no profile named "${profile}"\n`);
+    process.stderr.write(`acme-gateway: --profile: no profile named "${profile}" (ACME profiles: ${Object.keys(config.profiles).join(', ')}; bindings served as raProfile/<binding>)\n`);
     return 78;
   }
   const maxBindings = values['max-bindings'] !== undefined ? Number(values['max-bindings']) : 1;
