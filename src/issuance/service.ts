@@ -52,6 +52,15 @@ export interface IssuanceDeps {
 
 type Mode = 'issue' | 'status';
 
+/**
+ * errors.ts names the backend request in every detail "where there is one"; a status() answer that
+ * does not repeat the ticket the order already holds gets it, so the operator can still find it.
+ */
+function withOrderTicket(e: ConnectorError, ticket: string | null): ConnectorError {
+  if (e.info.ticket !== undefined || !ticket) return e;
+  return new ConnectorError(e.code, e.message, { ...e.info, ticket });
+}
+
 export class IssuanceService {
   private readonly inflight = new Set<Promise<unknown>>();
 
@@ -146,7 +155,7 @@ export class IssuanceService {
         throw e;
       }
     } catch (e) {
-      if (isConnectorError(e)) return e;
+      if (isConnectorError(e)) return withOrderTicket(e, order.ticket);
       if (signal.aborted) return new ConnectorError('timeout', `the backend did not answer within ${this.deps.callTimeoutMs} ms`, { cause: e });
       // A connector bug or an unexpected library error: keep the order, log it, look again later.
       this.deps.log.error({ err: e, orderId: order.id, connector: connector.type }, 'connector call failed unexpectedly');
