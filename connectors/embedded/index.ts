@@ -239,7 +239,7 @@ class Embedded implements EmbeddedConnector {
     if (stillValid && this.renewFailedAt !== undefined && now - this.renewFailedAt < MINUTE_MS) return current;
     this.renewing ??= createOcspSigner(this.ca, { validityDays: this.config.ocspResponderValidityDays })
       .then((signer) => {
-        this.deps.log.info({ connector: this.deps.name, serial: signer.cert.serialNumber, notAfter: signer.cert.notAfter }, 'ocsp responder certificate renewed');
+        this.deps.log.info({ serial: signer.cert.serialNumber, notAfter: signer.cert.notAfter }, 'ocsp responder certificate renewed');
         this.ocspSigner = signer;
         this.renewFailedAt = undefined;
         return signer;
@@ -252,7 +252,7 @@ class Embedded implements EmbeddedConnector {
     } catch (e) {
       this.renewFailedAt = now;
       if (!stillValid) throw new ConnectorError('unavailable', 'the OCSP responder certificate expired and cannot be renewed', { cause: e });
-      this.deps.log.warn({ connector: this.deps.name, err: e, notAfter: current.cert.notAfter }, 'ocsp responder renewal failed; answering with the current one');
+      this.deps.log.warn({ err: e, notAfter: current.cert.notAfter }, 'ocsp responder renewal failed; answering with the current one');
       return current;
     }
   }
@@ -289,14 +289,14 @@ export const embeddedConnector = {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const ca = await loadOrCreateCa(dir, config, deps.clock, deps.random);
     if (ca.keyType !== config.keyType) {
-      deps.log.warn({ connector: deps.name, onDisk: ca.keyType, configured: config.keyType }, 'CA exists with another key type; using the one on disk');
+      deps.log.warn({ onDisk: ca.keyType, configured: config.keyType }, 'CA exists with another key type; using the one on disk');
     }
     const { signer, replaced } = await loadOrCreateOcspSigner(ca, { validityDays: config.ocspResponderValidityDays });
     if (replaced !== undefined) {
-      deps.log.info({ connector: deps.name, reason: replaced, notAfter: signer.cert.notAfter }, 'ocsp responder certificate issued');
+      deps.log.info({ reason: replaced, notAfter: signer.cert.notAfter }, 'ocsp responder certificate issued');
     }
     const store = new EmbeddedStore(dir);
-    deps.log.info({ connector: deps.name, issuer: ca.issuing.cert.subject, dir }, 'embedded CA ready');
+    deps.log.info({ issuer: ca.issuing.cert.subject, dir }, 'embedded CA ready');
     return new Embedded(config, deps, ca, store, signer);
   },
 } satisfies ConnectorFactory<EmbeddedConfig>;
