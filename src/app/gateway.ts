@@ -27,6 +27,8 @@ import { checkCaa } from '../va/caa.js';
 import { createValidators } from '../va/index.js';
 import { createNetClient } from '../va/net-node.js';
 import { buildEndpoints, issuanceProfileFor } from './profiles.js';
+import { checkTemplateLimits } from '../ra/template-limits.js';
+import { ConfigError } from '../config/load.js';
 import { buildHttpApp, createMetricsRegistry, mountUnder } from './http.js';
 import { proxyRoutesOf } from './proxy-routes.js';
 import { probeRoutes, type RouteHealth } from '../proxy/probe.js';
@@ -100,6 +102,17 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
   }
 
   const profiles = buildEndpoints(config, connectors);
+  // Issue #5: template limits read from the backends; a contradiction refuses to start.
+  const contradictions = await checkTemplateLimits(profiles.values(), AbortSignal.timeout(30_000)).catch(async (e: unknown) => {
+    await Promise.allSettled([...connectors.values()].map((c) => c.close()));
+    await store.close();
+    throw e;
+  });
+  if (contradictions.length > 0) {
+    await Promise.allSettled([...connectors.values()].map((c) => c.close()));
+    await store.close();
+    throw new ConfigError(contradictions);
+  }
 
   const instanceId = `gw-${randomId(random, 64)}`;
   const accountUrl = (profile: string, id: string) => `${baseUrl()}/acme/${profile}/acct/${id}`;

@@ -1,12 +1,25 @@
 import { createGateway } from '../../app/gateway.js';
 import type { Config } from '../../config/schema.js';
+import { ConfigError } from '../../config/load.js';
+
+const EX_CONFIG_STATUS = 78;
 
 /**
  * Starts the gateway and, once it answers, prints the two lines other tools parse:
  * `Directory: <url>` and `CA bundle: <path>`. SIGTERM/SIGINT drain requests in flight, exit 0.
  */
 export async function serve(config: Config): Promise<number> {
-  const gateway = await createGateway(config);
+  let gateway;
+  try {
+    gateway = await createGateway(config);
+  } catch (err) {
+    // Settings the backend contradicts (template limits) are configuration errors: status 78.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`acme-gateway: the configuration contradicts the backend:\n${err.errors.map((e) => `  ${e}`).join('\n')}\n`);
+      return EX_CONFIG_STATUS;
+    }
+    throw err;
+  }
   try {
     await gateway.listen();
   } catch (err) {
