@@ -103,19 +103,26 @@ const FIGURES = {
 /**
  * Ratios gateway / Pebble taken within each repetition (the two runs are back to back, so they
  * share the machine's mood), then the median over repetitions: steadier on a shared machine than
- * the ratio of the two medians.
+ * the ratio of the two medians. A repetition where either server stalled or failed is left out:
+ * a stalled run's figures cover only the seconds before the stall.
  */
 export function pairedRatios(runs: readonly RunResult[]): Record<keyof typeof FIGURES, number> {
   const out = {} as Record<keyof typeof FIGURES, number>;
   for (const [name, f] of Object.entries(FIGURES) as [keyof typeof FIGURES, (r: RunResult) => number][]) {
     const ratios: number[] = [];
-    for (const g of runs.filter((r) => r.server === 'gateway')) {
-      const p = runs.find((r) => r.server === 'pebble' && r.repetition === g.repetition);
+    const usable = (r: RunResult): boolean => !r.load.stalled && r.failure === undefined;
+    for (const g of runs.filter((r) => r.server === 'gateway' && usable(r))) {
+      const p = runs.find((r) => r.server === 'pebble' && r.repetition === g.repetition && usable(r));
       if (p && f(p) !== 0) ratios.push(f(g) / f(p));
     }
     out[name] = median(ratios);
   }
   return out;
+}
+
+function pairedCount(runs: readonly RunResult[]): number {
+  const usable = (r: RunResult): boolean => !r.load.stalled && r.failure === undefined;
+  return runs.filter((g) => g.server === 'gateway' && usable(g) && runs.some((p) => p.server === 'pebble' && p.repetition === g.repetition && usable(p))).length;
 }
 
 function errorText(s: Summary): string {
@@ -160,8 +167,9 @@ export function resultsTable(cells: readonly Cell[], results: readonly RunResult
     }
     if (sums.has('gateway') && sums.has('pebble')) {
       const r = pairedRatios(results.filter((x) => cellKey(x.cell) === key));
+      const pairs = pairedCount(results.filter((x) => cellKey(x.cell) === key));
       rows.push(
-        `| ${label} | **gateway / Pebble** | **${times(r.ordersPerSecond)}** | ${times(r.p50)} | ${times(r.p95)} | ${times(r.p99)} | **${times(r.cpuMsPerOrder)}** | ${times(r.peakRssMb)} | | | | |`,
+        `| ${label} | **gateway / Pebble** (${pairs === 0 ? 'no repetition without a stall' : `${pairs} rep.`}) | **${times(r.ordersPerSecond)}** | ${times(r.p50)} | ${times(r.p95)} | ${times(r.p99)} | **${times(r.cpuMsPerOrder)}** | ${times(r.peakRssMb)} | | | | |`,
       );
     }
   }
