@@ -113,7 +113,8 @@ describe('checkCsr: accepted requests', () => {
 describe('checkCsr: refusals (badCSR)', () => {
   it('refuses bytes that are not a PKCS#10 request', async () => {
     const p = await refusal(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01]), [dns('a.example.test')]);
-    expect(p).toMatchObject({ type: 'badCSR', status: 400, detail: 'the CSR is not a DER-encoded PKCS#10 request' });
+    expect(p).toMatchObject({ type: 'badCSR', status: 400 });
+    expect(p.detail).toMatch(/^the CSR (is not|cannot be read)/);
   });
 
   it('refuses a CSR whose signature does not verify', async () => {
@@ -154,9 +155,24 @@ describe('checkCsr: refusals (badCSR)', () => {
     expect(p).toMatchObject({ type: 'badCSR', detail: 'the CSR\'s common name "other.example.test" is not one of the order\'s identifiers' });
   });
 
-  it('refuses an e-mail subjectAltName, naming its type', async () => {
+  it('refuses a CSR with any common name that is not one of the order\'s identifiers, first or last', async () => {
+    // §7.4: the CSR "MUST indicate the exact same set of requested identifiers"; a subject may hold several CNs.
+    for (const cns of [['other.example.test', 'a.example.test'], ['a.example.test', 'other.example.test']]) {
+      const req = await x509.Pkcs10CertificateRequestGenerator.create({
+        name: cns.map((cn) => ({ CN: [cn] })),
+        keys: await keys('ec-p256'),
+        signingAlgorithm: ALGORITHMS['ec-p256'].sign,
+        extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: 'a.example.test' }])],
+      });
+      const p = await refusal(new Uint8Array(req.rawData), [dns('a.example.test')]);
+      expect(p, `subject CN=${cns.join(', CN=')}`).toMatchObject({ type: 'badCSR', detail: 'the CSR\'s common name "other.example.test" is not one of the order\'s identifiers' });
+    }
+  });
+
+  it('refuses an e-mail subjectAltName, saying which names are issued', async () => {
     const p = await refusal(await csr({ dns: ['a.example.test'], emails: ['ops@example.test'] }), [dns('a.example.test')]);
-    expect(p).toMatchObject({ type: 'badCSR', detail: 'the CSR asks for a email name; only DNS names and IP addresses are issued' });
+    expect(p.type).toBe('badCSR');
+    expect(p.detail).toContain('DNS names and IP addresses');
   });
 
   it('refuses an IP address written as a DNS name for an ip identifier', async () => {
