@@ -54,6 +54,7 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N               memory check: N back-to-back rounds (default 3) on ONE process per
                            server, at the largest --concurrency, first --scenario; RSS after each
   --cpu-prof DIR           run the gateway under node --cpu-prof, profiles written to DIR
+  --gateway-node-args=ARGS more node flags for the gateway, e.g. --gateway-node-args=--max-old-space-size=96
   --gateway-log-level L    the gateway's --log-level (default info)
   --gateway-rev REV        run the gateway built from git revision REV (a snapshot), not the work tree
   --keep                   keep the temp dirs (logs, data) of every run
@@ -78,6 +79,7 @@ interface Options {
   scaleConcurrency: number;
   rounds: number;
   cpuProfDir: string | undefined;
+  gatewayNodeArgs: string[];
   gatewayLogLevel: string;
   gatewayRev: string | undefined;
   keep: boolean;
@@ -127,6 +129,7 @@ function parseOptions(argv: string[]): Options | undefined {
       'scale-concurrency': { type: 'string' },
       rounds: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'gateway-node-args': { type: 'string' },
       'gateway-log-level': { type: 'string' },
       'gateway-rev': { type: 'string' },
       keep: { type: 'boolean' },
@@ -160,6 +163,7 @@ function parseOptions(argv: string[]): Options | undefined {
     scaleConcurrency: positiveNumber('scale-concurrency', values['scale-concurrency'] ?? '8'),
     rounds: positiveNumber('rounds', values.rounds ?? '3'),
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']),
+    gatewayNodeArgs: (values['gateway-node-args'] ?? '').split(/\s+/).filter((a) => a.length > 0),
     gatewayLogLevel: values['gateway-log-level'] ?? 'info',
     gatewayRev: values['gateway-rev'],
     keep: values.keep === true,
@@ -189,7 +193,7 @@ function sh(cmd: string, args: string[]): string {
 async function startServer(s: Session, server: ServerName, scenario: Scenario, runDir: string, dataDir?: string): Promise<ServerHandle> {
   const common = { scenario, http01Port: s.http01.port, dnsAddress: s.dnsAddress, runDir };
   if (server === 'pebble') return startPebble({ ...common, tls: s.tls });
-  const nodeArgs = s.opts.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', s.opts.cpuProfDir];
+  const nodeArgs = [...s.opts.gatewayNodeArgs, ...(s.opts.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', s.opts.cpuProfDir])];
   return startGateway({ ...common, root: s.gatewayRoot, logLevel: s.opts.gatewayLogLevel, nodeArgs, ...(dataDir === undefined ? {} : { dataDir }) });
 }
 
@@ -401,6 +405,7 @@ function report(s: Session, started: Date, cells: Cell[], results: RunResult[], 
     `# Benchmark ${started.toISOString()}`,
     '',
     machine(s.gatewayVersion),
+    ...(o.gatewayNodeArgs.length > 0 ? [`- gateway node flags: \`${o.gatewayNodeArgs.join(' ')}\``] : []),
     `- settings: ${o.reps} repetition(s), interleaved; ${o.warmupMs / 1000} s warm-up + ${o.durationMs / 1000} s measured per run; stall after ${o.stallMs / 1000} s without a reply; a fresh server process per run; medians over the repetitions; ratios gateway / Pebble are medians of per-repetition ratios, leaving out repetitions where either server stalled`,
     `- scenario (a): Pebble with PEBBLE_VA_ALWAYS_VALID=1; gateway: ${modes.length > 0 ? modes.join(', ') : 'not run'}. Both scenarios: PEBBLE_VA_NOSLEEP=1, PEBBLE_WFE_NONCEREJECT=0; http-01 answered by the load generator`,
     loadLine([...results, ...(scale ? [...scale.empty, ...scale.filled] : [])]),
