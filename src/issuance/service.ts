@@ -246,7 +246,7 @@ export class IssuanceService {
       revokedAt: null,
       revocationReason: null,
       createdAt: this.deps.clock.now(),
-      authorityKeyId: authorityKeyIdOf(issued.leafPem),
+      authorityKeyId: authorityKeyIdOf(new Uint8Array(leaf.raw)),
       replacedBy: null,
     };
   }

@@ -3,16 +3,11 @@
  * and exactly the order's identifiers as names. Anything else is badCSR, naming what is wrong.
  */
 import { createPublicKey } from 'node:crypto';
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
 import { problem } from '../protocol/problem.js';
 import type { Identifier } from '../protocol/types.js';
+import { CsrError, keyTypeOf, readCsr } from '../sdk/csr.js';
 import { canonicalIp } from './identifiers.js';
 import { thumbprintOfJwk } from './thumbprint.js';
-
-x509.cryptoProvider.set(globalThis.crypto);
-
-const SAN_OID = '2.5.29.17';
 
 export interface CheckedCsr {
   der: Uint8Array;
@@ -23,18 +18,7 @@ export interface CheckedCsr {
 
 /** "ec-p256", "rsa-2048", "ed25519", ...: the names profiles use in `csrKeyTypes`. */
 export function keyTypeOfSpki(spkiDer: Uint8Array): string {
-  const key = createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' });
-  const details = key.asymmetricKeyDetails ?? {};
-  switch (key.asymmetricKeyType) {
-    case 'rsa':
-      return `rsa-${details.modulusLength ?? 0}`;
-    case 'ec': {
-      const curve = { prime256v1: 'p256', secp384r1: 'p384', secp521r1: 'p521' }[details.namedCurve ?? ''] ?? details.namedCurve;
-      return `ec-${curve}`;
-    }
-    default:
-      return key.asymmetricKeyType ?? 'unknown';
-  }
+  return keyTypeOf(createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' }));
 }
 
 function sameSet(a: readonly Identifier[], b: readonly Identifier[]): boolean {
@@ -44,57 +28,39 @@ function sameSet(a: readonly Identifier[], b: readonly Identifier[]): boolean {
   return sa.size === sb.size && [...sa].every((k) => sb.has(k));
 }
 
-/** `accountKeyThumbprint`: the RFC 7638 thumbprint of the account key, which the CSR must not use (§11.1). */
 export async function checkCsr(
   der: Uint8Array,
   orderIdentifiers: readonly Identifier[],
   allowedKeyTypes: readonly string[],
   accountKeyThumbprint?: string,
 ): Promise<CheckedCsr> {
-  let csr: x509.Pkcs10CertificateRequest;
+  let csr;
   try {
-    csr = new x509.Pkcs10CertificateRequest(Buffer.from(der));
-  } catch {
-    throw problem.badCSR('the CSR is not a DER-encoded PKCS#10 request');
+    csr = readCsr(der);
+  } catch (e) {
+    throw problem.badCSR(e instanceof CsrError ? `the CSR cannot be read: ${e.message}` : 'the CSR is not a DER-encoded PKCS#10 request');
   }
-  let signatureOk = false;
-  try {
-    signatureOk = await csr.verify();
-  } catch {
-    signatureOk = false;
-  }
-  if (!signatureOk) throw problem.badCSR('the CSR signature does not verify');
-
-  let keyType: string;
-  try {
-    keyType = keyTypeOfSpki(new Uint8Array(csr.publicKey.rawData));
-  } catch {
-    throw problem.badCSR('the CSR public key cannot be read');
-  }
+  if (!csr.signatureValid) throw problem.badCSR('the CSR signature does not verify');
+  const keyType = csr.keyType;
   if (!allowedKeyTypes.includes(keyType)) {
     throw problem.badCSR(`key type ${keyType} is not allowed by this profile (allowed: ${allowedKeyTypes.join(', ')})`);
   }
   // RFC 8555 §11.1: the server "MUST verify that the public key in a CSR is not the same as the public
   // key of the account key pair".
   if (accountKeyThumbprint !== undefined) {
-    const jwk = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' }).export({ format: 'jwk' });
+    const jwk = csr.key.export({ format: 'jwk' });
     if ((await thumbprintOfJwk(jwk as Record<string, unknown>)) === accountKeyThumbprint) {
       throw problem.badCSR('the CSR public key is the account key; the certificate needs a key of its own (RFC 8555 §11.1)');
     }
   }
 
-  const names: Identifier[] = [];
-  for (const ext of csr.extensions.filter((e) => e.type === SAN_OID)) {
-    const san = ext instanceof x509.SubjectAlternativeNameExtension ? ext : new x509.SubjectAlternativeNameExtension(ext.rawData);
-    for (const n of san.names.items) {
-      if (n.type === 'dns') names.push({ type: 'dns', value: n.value.toLowerCase().replace(/\.$/, '') });
-      else if (n.type === 'ip') names.push({ type: 'ip', value: canonicalIp(n.value) ?? n.value });
-      else throw problem.badCSR(`the CSR asks for a ${n.type} name; only DNS names and IP addresses are issued`);
-    }
-  }
+  if (csr.otherNames.length > 0) throw problem.badCSR('the CSR asks for names other than DNS names and IP addresses; only those are issued');
+  const names: Identifier[] = [
+    ...csr.dnsNames.map((v): Identifier => ({ type: 'dns', value: v.toLowerCase().replace(/\.$/, '') })),
+    ...csr.ipAddresses.map((v): Identifier => ({ type: 'ip', value: canonicalIp(v) ?? v })),
+  ];
   // §7.4: the CSR's names must match the order's identifiers; a subject CN, if any, must be one of them.
-  const cn = csr.subjectName.getField('CN')[0];
-  if (cn !== undefined) {
+  for (const cn of csr.commonNames) {
     const cnValue = cn.toLowerCase().replace(/\.$/, '');
     const cnId: Identifier = canonicalIp(cnValue) ? { type: 'ip', value: canonicalIp(cnValue) ?? cnValue } : { type: 'dns', value: cnValue };
     if (!orderIdentifiers.some((i) => i.type === cnId.type && i.value === cnId.value)) {
