@@ -53,6 +53,7 @@ beforeAll(async () => {
         open: { validation: 'none' },
         lists: { identifiers: { allow: ['allowed.test', '10.0.0.0/8', '2001:db8::/32'], deny: ['bad.allowed.test', '10.9.0.0/16'] } },
         small: { maxIdentifiers: 2 },
+        dnschallenge: { challenges: ['dns-01'] },
         lifetimes: { validity: { default: '10d', min: '1d', max: '30d' } },
         rsaonly: { csrKeyTypes: ['rsa-2048'] },
         ecaccounts: { accountKeyTypes: ['ec-p256'] },
@@ -282,6 +283,17 @@ describe('identifiers: types, allow and deny lists, maxIdentifiers', () => {
   it('accepts identifiers inside the allow list and outside the deny list', async () => {
     const order = await h.order(lists, [dns('allowed.test'), dns('www.allowed.test'), ip('10.1.2.3'), ip('2001:db8::5')]);
     expect(order.body.identifiers).toHaveLength(4);
+  });
+
+  it('offers only the profile\'s challenges, and refuses an identifier none of them can prove (challenges)', async () => {
+    const actor = await h.account({ profile: 'dnschallenge' });
+    const order = await h.order(actor, ['dnschallenge.example.test']);
+    const authz = await h.fetchJson<AuthzJson>(actor, order.body.authorizations[0] ?? '');
+    expect(authz.challenges.map((c) => c.type)).toEqual(['dns-01']);
+    // RFC 8738 §7: dns-01 never proves an IP address.
+    const doc = await refusedOrder(actor, 'dnschallenge', [dns('ok.dnschallenge.example.test'), ip('192.0.2.9')]);
+    expect(doc.subproblems?.map((s) => s.identifier)).toEqual([ip('192.0.2.9')]);
+    expect(doc.subproblems?.[0]?.detail).toContain('dns-01');
   });
 
   it('refuses more identifiers than maxIdentifiers with rejectedIdentifier naming the limit', async () => {
