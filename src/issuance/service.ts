@@ -170,11 +170,21 @@ export class IssuanceService {
     if (order.status !== 'processing') return order;
     const profile = this.profileOf(order);
     const started = performance.now();
-    const outcome = await this.call(order, profile, mode);
+    const answer = await this.call(order, profile, mode);
     const log2 = log.child({ orderId, profile: order.profile, connector: profile.connector.type });
+    // A certificate the gateway cannot read is a backend fault like any other: retried until maxPending.
+    let cert: CertificateRecord | undefined;
+    let unreadable: ConnectorError | undefined;
+    if (!isConnectorError(answer)) {
+      try {
+        cert = this.certificateRecord(order, answer);
+      } catch (cause) {
+        unreadable = new ConnectorError('unavailable', 'the backend returned a certificate that cannot be read', { cause });
+      }
+    }
 
-    if (!isConnectorError(outcome)) {
-      const cert = this.certificateRecord(order, outcome);
+    if (cert && !isConnectorError(answer)) {
+      const outcome = answer;
       const result = await store.transaction(async (tx) => {
         const current = await tx.getOrder(orderId);
         if (!current || current.status !== 'processing') return current ?? order;
@@ -195,6 +205,7 @@ export class IssuanceService {
       return result;
     }
 
+    const outcome = isConnectorError(answer) ? answer : (unreadable ?? new ConnectorError('unavailable', 'no certificate'));
     const decided = finalizeOutcome(outcome);
     return store.transaction(async (tx) => {
       const current = await tx.getOrder(orderId);

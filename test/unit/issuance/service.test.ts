@@ -49,6 +49,15 @@ describe('IssuanceService', () => {
       expect(cert!.spkiSha256).toMatch(/^[A-Za-z0-9_-]{43}$/);
     });
 
+    it('keeps the order processing, not crashing, when the backend returns a certificate that cannot be read', async () => {
+      const order = await w.finalized();
+      const issued = await w.ca.issue('0a1b2c3d', ['www.example.test']);
+      w.connector.issueSteps.push({ ...issued, leafPem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' });
+      const result = await w.service.submit(order);
+      expect(result).toMatchObject({ status: 'processing', certificateId: null });
+      expect(result.nextCheckAt).not.toBeNull();
+    });
+
     it('stores the serial as lower-case hex without leading zeros', async () => {
       const order = await w.finalized();
       w.connector.issueSteps.push({ ...(await w.ca.issue('00ABCDEF', ['www.example.test'])), serial: '00:AB:CD:EF' });
