@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { ZodType } from 'zod';
+import type { ZodType, z } from 'zod';
 import { ConfigSchema, type Config } from './schema.js';
 
 export interface Overrides {
@@ -89,16 +89,43 @@ function formatPath(p: readonly PropertyKey[]): string {
 export function validateConfig(raw: unknown, connectorSchemas: ConnectorSchemas, baseDir = process.cwd()): LoadResult {
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    // Every problem at once: the cross-check of connector names still runs on the raw input.
+    // Every problem at once: the cross-checks still run on what the schema accepted.
     const errors = parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
     const reported = (key: string) => errors.some((e) => e.startsWith(`${key}:`));
-    return { ok: false, errors: [...errors, ...rawConnectorRefErrors(raw).filter((e) => !reported(e.slice(0, e.indexOf(':'))))] };
+    const rest = parseAccepted(raw, parsed.error.issues);
+    // References are checked against the names as written: a section refused above still exists.
+    const more = rest ? crossChecks(rest, connectorSchemas, namesIn(raw, rest)) : rawConnectorRefErrors(raw);
+    return { ok: false, errors: [...errors, ...more.filter((e) => !reported(e.slice(0, e.indexOf(':'))))] };
   }
   const config = parsed.data;
-  const errors: string[] = [];
   config.dataDir = path.resolve(baseDir, config.dataDir);
   if (config.storage.driver === 'sqlite' && config.storage.path) config.storage.path = path.resolve(baseDir, config.storage.path);
+  const errors = crossChecks(config, connectorSchemas);
+  return errors.length ? { ok: false, errors } : { ok: true, config: deepFreeze(config) };
+}
 
+interface Names {
+  connectors: readonly string[];
+  profiles: readonly string[];
+  bindings: readonly string[];
+}
+
+const namesOf = (config: Config): Names => ({ connectors: Object.keys(config.connectors), profiles: Object.keys(config.profiles), bindings: Object.keys(config.bindings) });
+
+/** The names each section of a refused input gives, where it is a mapping; else those of `config`. */
+function namesIn(raw: unknown, config: Config): Names {
+  const known = namesOf(config);
+  const keys = (section: 'connectors' | 'profiles' | 'bindings') => {
+    const v = isMapping(raw) ? raw[section] : undefined;
+    return isMapping(v) ? Object.keys(v) : known[section];
+  };
+  return { connectors: keys('connectors'), profiles: keys('profiles'), bindings: keys('bindings') };
+}
+
+/** Checks across sections and each connector's own schema; fills in the connector sections it parses. */
+function crossChecks(config: Config, connectorSchemas: ConnectorSchemas, names: Names = namesOf(config)): string[] {
+  const errors: string[] = [];
+  const listed = (n: readonly string[]) => n.join(', ') || 'none';
   for (const [name, c] of Object.entries(config.connectors)) {
     const schema = connectorSchemas.get(c.type);
     if (!schema) {
@@ -112,16 +139,54 @@ export function validateConfig(raw: unknown, connectorSchemas: ConnectorSchemas,
   for (const [name, p] of Object.entries(config.profiles)) {
     if (p.accounts === 'pre-registered' && !p.eab.required) errors.push(`profiles.${name}.eab.required: must be true when accounts is "pre-registered" (the EAB key names the registration)`);
     if (name === 'raProfile') errors.push('profiles.raProfile: the name is reserved for /acme/raProfile/{binding}/');
-    if (p.binding !== undefined && !config.bindings[p.binding]) errors.push(`profiles.${name}.binding: no binding named "${p.binding}" (configured: ${Object.keys(config.bindings).join(', ') || 'none'})`);
-    else if (p.binding === undefined && !config.connectors[p.connector]) errors.push(unknownConnector(name, p.connector, Object.keys(config.connectors)));
+    if (p.binding !== undefined && !names.bindings.includes(p.binding)) errors.push(`profiles.${name}.binding: no binding named "${p.binding}" (configured: ${listed(names.bindings)})`);
+    else if (p.binding === undefined && !names.connectors.includes(p.connector)) errors.push(unknownConnector(name, p.connector, names.connectors));
   }
   for (const [name, b] of Object.entries(config.bindings)) {
-    if (!config.connectors[b.connector]) errors.push(`bindings.${name}.connector: unknown connector "${b.connector}" (configured: ${Object.keys(config.connectors).join(', ') || 'none'})`);
-    if (b.acme && !config.profiles[b.acme.profile]) errors.push(`bindings.${name}.acme.profile: no ACME profile named "${b.acme.profile}"`);
+    if (!names.connectors.includes(b.connector)) errors.push(`bindings.${name}.connector: unknown connector "${b.connector}" (configured: ${listed(names.connectors)})`);
+    if (b.acme && !names.profiles.includes(b.acme.profile)) errors.push(`bindings.${name}.acme.profile: no ACME profile named "${b.acme.profile}"`);
   }
-  if (!config.profiles[config.defaultProfile]) errors.push(`defaultProfile: no profile named "${config.defaultProfile}"`);
+  if (!names.profiles.includes(config.defaultProfile)) errors.push(`defaultProfile: no profile named "${config.defaultProfile}"`);
   if (config.server.baseUrl && !/^https?:\/\//.test(config.server.baseUrl)) errors.push('server.baseUrl: must be an http(s) URL');
-  return errors.length ? { ok: false, errors } : { ok: true, config: deepFreeze(config) };
+  return errors;
+}
+
+/**
+ * The refused input parsed again without the keys the schema refused, defaults standing in for them,
+ * so a bad value in one place hides no cross-check problem elsewhere; undefined when that fails too.
+ */
+function parseAccepted(raw: unknown, refused: readonly z.core.$ZodIssue[]): Config | undefined {
+  let input: unknown;
+  try {
+    input = structuredClone(raw);
+  } catch {
+    return undefined; // not plain data (a host app's object with functions): the schema's problems only
+  }
+  let issues = refused;
+  for (let round = 0; round < 5; round++) {
+    for (const i of issues) {
+      if (i.path.length === 0 && i.code !== 'unrecognized_keys') return undefined;
+      for (const keys of i.code === 'unrecognized_keys' ? i.keys.map((k) => [...i.path, k]) : [i.path]) input = withoutKey(input, keys);
+    }
+    const again = ConfigSchema.safeParse(input);
+    if (again.success) return again.data;
+    issues = again.error.issues;
+  }
+  return undefined;
+}
+
+/** `obj` without the value at `keys`; a list, or a mapping missing a required key, goes as a whole. */
+function withoutKey(obj: unknown, keys: readonly PropertyKey[]): unknown {
+  if (typeof obj !== 'object' || obj === null) return obj;
+  if (Array.isArray(obj)) return undefined;
+  const [first, ...rest] = keys;
+  if (first === undefined) return obj;
+  const o = obj as Record<PropertyKey, unknown>;
+  if (!Object.hasOwn(o, first)) return undefined; // a required key is missing: the mapping goes
+  const child = rest.length === 0 ? undefined : withoutKey(o[first], rest);
+  if (child === undefined) delete o[first];
+  else o[first] = child;
+  return o;
 }
 
 function unknownConnector(profile: string, connector: string, configured: readonly string[]): string {

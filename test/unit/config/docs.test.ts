@@ -333,6 +333,7 @@ describe('a broken configuration', () => {
       const errors = result.ok ? [] : result.errors;
       const keys = errors.map((e) => e.slice(0, e.indexOf(': ')));
       expect(keys.sort()).toEqual([
+        'defaultProfile', // the file names only a profile "web", so "default" is missing too
         'logging.level',
         'profiles.web.ari.windowEnd',
         'profiles.web.connector',
