@@ -46,7 +46,9 @@ function where(frame: CallFrame): string {
   if (frame.url === '') return '';
   let file = frame.url.replace(/^file:\/\//, '');
   const nm = file.lastIndexOf('node_modules/');
+  const built = /\/(dist\/(?:src|connectors)\/.*)$/.exec(file); // also a --gateway-rev snapshot's
   if (nm >= 0) file = file.slice(nm);
+  else if (built) file = built[1] ?? file;
   else if (file.startsWith(REPO_ROOT + '/')) file = file.slice(REPO_ROOT.length + 1);
   return `${file}:${frame.lineNumber + 1}`;
 }
