@@ -186,7 +186,7 @@ export class IssuanceService {
     if (cert && !isConnectorError(answer)) {
       const outcome = answer;
       const result = await store.transaction(async (tx) => {
-        const current = await tx.getOrder(orderId);
+        const current = await tx.getOrderForUpdate(orderId);
         if (!current || current.status !== 'processing') return current ?? order;
         let certId = cert.id;
         try {
@@ -208,7 +208,7 @@ export class IssuanceService {
     const outcome = isConnectorError(answer) ? answer : (unreadable ?? new ConnectorError('unavailable', 'no certificate'));
     const decided = finalizeOutcome(outcome);
     return store.transaction(async (tx) => {
-      const current = await tx.getOrder(orderId);
+      const current = await tx.getOrderForUpdate(orderId);
       if (!current || current.status !== 'processing') return current ?? order;
       const now = this.deps.clock.now();
       if (decided.kind === 'fail') {

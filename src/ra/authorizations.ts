@@ -24,8 +24,8 @@ export class Authorizations {
     const now = this.deps.clock.now();
     const next = authzDeactivate(authz, now);
     await this.deps.store.transaction(async (tx) => {
+      const order = await tx.getOrderForUpdate(next.orderId);
       await tx.updateAuthz(next);
-      const order = await tx.getOrder(next.orderId);
       if (order) {
         const authzs = (await tx.getAuthzs(order.authzIds)).map((a) => (a.id === next.id ? next : a));
         const nextOrder = orderAfterAuthzs(order, authzs, now);

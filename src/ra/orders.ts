@@ -204,7 +204,7 @@ export class Orders {
     await this.recheckCaa(profile, order, accountUri);
     const now = this.deps.clock.now();
     const started = await this.deps.store.transaction(async (tx) => {
-      const current = await tx.getOrder(order.id);
+      const current = await tx.getOrderForUpdate(order.id);
       if (!current) throw problem.notFound('order');
       const next = orderBeginFinalize(current, now, this.deps.issuance.recheckAt(now), csr.der, { keyType: csr.keyType, finalizedAt: now.toISOString() });
       await tx.updateOrder(next);

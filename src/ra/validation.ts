@@ -77,6 +77,9 @@ export class ValidationRunner {
     const result = await this.validate(challenge, authz, job);
     const now = this.clock.now();
     await this.store.transaction(async (tx) => {
+      // The order first, held: another validation of this order (on this or another instance)
+      // waits here, and then sees this one's authorization when it derives the order's status.
+      const order = await tx.getOrderForUpdate(authz.orderId);
       const ch = await tx.getChallenge(job.challengeId);
       const az = await tx.getAuthz(challenge.authzId);
       if (!ch || !az || ch.status !== 'processing') return;
@@ -85,7 +88,6 @@ export class ValidationRunner {
       await tx.updateChallenge(nextCh);
       const nextAz = authzAfterChallenge(az, nextCh, now, this.opts.validAuthzMs(az.profile));
       if (nextAz.status !== az.status || nextAz.expires !== az.expires) await tx.updateAuthz(nextAz);
-      const order = await tx.getOrder(az.orderId);
       if (order) {
         const authzs = (await tx.getAuthzs(order.authzIds)).map((a) => (a.id === nextAz.id ? nextAz : a));
         const nextOrder = orderAfterAuthzs(order, authzs, now);

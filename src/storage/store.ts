@@ -184,6 +184,13 @@ export interface StoreTx extends StoreReader {
   updateCertificate(c: CertificateRecord): Promise<void>;
   insertEabKey(k: EabKeyRecord): Promise<void>;
   updateEabKey(k: EabKeyRecord): Promise<void>;
+  /**
+   * Reads an order and holds it until the transaction ends, so two transactions that both derive
+   * the order's status from its authorizations (two challenges validated at once on two instances)
+   * run one after the other and the second sees the first's writes. PostgreSQL: SELECT … FOR UPDATE;
+   * SQLite: its single writer already serialises transactions.
+   */
+  getOrderForUpdate(id: OrderId): Promise<OrderRecord | undefined>;
   /** Takes the reconciler's lease on an order if it is free or expired; true when taken. */
   tryLease(orderId: OrderId, owner: string, until: Date, now: Date): Promise<boolean>;
 }

@@ -503,6 +503,33 @@ describe.each(subjects)('store contract: $name', (subject) => {
     });
   });
 
+  describe('order locks', () => {
+    it('makes a second transaction holding the same order wait until the first commits, then see its writes', async () => {
+      const account = await addAccount();
+      const { order } = await addOrder(account);
+      const log: string[] = [];
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const first = store.transaction(async (tx) => {
+        await tx.getOrderForUpdate(order.id);
+        log.push('first locked');
+        await held;
+        await tx.updateOrder({ ...order, status: 'ready' });
+        log.push('first wrote');
+      });
+      // Give the first transaction the lock before the second asks for it.
+      while (log.length === 0) await new Promise((r) => setImmediate(r));
+      const second = store.transaction(async (tx) => {
+        const seen = await tx.getOrderForUpdate(order.id);
+        log.push(`second saw ${seen?.status}`);
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      release();
+      await Promise.all([first, second]);
+      expect(log).toEqual(['first locked', 'first wrote', 'second saw ready']);
+    });
+  });
+
   describe('reconciler lease', () => {
     it('gives a free lease to one owner, and to another only once it has run out', async () => {
       const account = await addAccount();

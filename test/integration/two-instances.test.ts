@@ -84,7 +84,10 @@ describe('two instances on one PostgreSQL database', () => {
     acme.axios.defaults.httpsAgent = agent;
     const directoryUrl = `${instances[0]?.gateway.baseUrl()}/acme/default/directory`;
     const client = new acme.Client({ directoryUrl, accountKey: await acme.crypto.createPrivateKey() });
-    const [, csr] = await acme.crypto.createCsr({ commonName: 'two.example.test', altNames: ['two.example.test', 'www.two.example.test'] });
+    // Several names: their challenges are validated at once, often on both instances, and each
+    // validation derives the order's status from all authorizations (the order row lock matters).
+    const names = ['two.example.test', 'www.two.example.test', 'a.two.example.test', 'b.two.example.test', 'c.two.example.test'];
+    const [, csr] = await acme.crypto.createCsr({ commonName: names[0], altNames: names });
     const cert = await client.auto({
       csr,
       termsOfServiceAgreed: true,

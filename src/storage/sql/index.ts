@@ -37,7 +37,11 @@ export type SqlStoreOptions = (
 const DEFAULT_POOL_SIZE = 10;
 
 class SqlStore extends SqlReader implements Store {
-  constructor(private readonly kysely: Kysely<Database>) {
+  constructor(
+    private readonly kysely: Kysely<Database>,
+    /** PostgreSQL takes row locks; SQLite's single writer needs none. */
+    private readonly rowLocks: boolean,
+  ) {
     super(kysely);
   }
 
@@ -47,7 +51,7 @@ class SqlStore extends SqlReader implements Store {
    * inside `fn`, use `tx` only. PostgreSQL: READ COMMITTED on a pooled connection.
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return this.kysely.transaction().execute((trx) => fn(new SqlTx(trx)));
+    return this.kysely.transaction().execute((trx) => fn(new SqlTx(trx, this.rowLocks)));
   }
 
   async useNonce(nonce: string, expiresAt: Date): Promise<boolean> {
@@ -95,5 +99,5 @@ export async function createSqlStore(opts: SqlStoreOptions): Promise<Store> {
     await db.destroy();
     throw err;
   }
-  return new SqlStore(db);
+  return new SqlStore(db, dialectName === 'postgres');
 }

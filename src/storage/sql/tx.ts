@@ -27,6 +27,7 @@ import {
   challengeUpdate,
   eabKeyToRow,
   orderToRow,
+  rowToOrder,
   toMs,
 } from './mapping.js';
 
@@ -35,8 +36,17 @@ function expectOne(result: UpdateResult, what: string): void {
 }
 
 export class SqlTx extends SqlReader implements StoreTx {
-  constructor(db: Kysely<Database>) {
+  constructor(
+    db: Kysely<Database>,
+    private readonly rowLocks: boolean,
+  ) {
     super(db);
+  }
+
+  async getOrderForUpdate(id: OrderId): Promise<OrderRecord | undefined> {
+    if (!this.rowLocks) return this.getOrder(id);
+    const row = await this.db.selectFrom('orders').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+    return row && rowToOrder(row);
   }
 
   /** RFC 8555 §7.3.1: a second account for the same key is a conflict naming the first. */
