@@ -9,8 +9,12 @@ const AuthzUpdate = z.object({ status: z.literal('deactivated') });
 export async function authz(ctx: KidContext): Promise<void> {
   const { svc, links, jws, account } = ctx.state;
   const id = ctx.params.id ?? '';
-  const record = jws.payload === undefined ? await svc.ra.authorizations.get(account, id) : (parsePayload(AuthzUpdate, jws), await svc.ra.authorizations.deactivate(account, id));
-  ctx.body = authzView(record, links);
+  if (jws.payload === undefined) {
+    ctx.body = authzView(await svc.ra.authorizations.get(account, id), links);
+    return;
+  }
+  parsePayload(AuthzUpdate, jws); // the only update a client may make is deactivation
+  ctx.body = authzView(await svc.ra.authorizations.deactivate(account, id), links);
 }
 
 // §7.5.1: POST {} starts validation; POST-as-GET only reads.
