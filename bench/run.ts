@@ -463,4 +463,7 @@ async function main(): Promise<number> {
   return 0;
 }
 
+// A signal ends the run through process.exit, so the 'exit' handlers of servers.ts and the
+// challtestsrv helper kill the child processes instead of leaving them behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 process.exitCode = await main();
