@@ -95,24 +95,17 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
       const connector = await factory.create(section, { log: log.child({ connector: name }), clock, random, dataDir: config.dataDir, name, baseUrl });
       connectors.set(name, connector);
     }
+    // Issue #5: template limits read from the backends; a contradiction refuses to start.
+    const contradictions = await checkTemplateLimits(buildEndpoints(config, connectors).values(), AbortSignal.timeout(30_000));
+    if (contradictions.length > 0) throw new ConfigError(contradictions);
   } catch (e) {
+    // Whatever was opened before a failed start is closed again.
     await Promise.allSettled([...connectors.values()].map((c) => c.close()));
     await store.close();
     throw e;
   }
 
   const profiles = buildEndpoints(config, connectors);
-  // Issue #5: template limits read from the backends; a contradiction refuses to start.
-  const contradictions = await checkTemplateLimits(profiles.values(), AbortSignal.timeout(30_000)).catch(async (e: unknown) => {
-    await Promise.allSettled([...connectors.values()].map((c) => c.close()));
-    await store.close();
-    throw e;
-  });
-  if (contradictions.length > 0) {
-    await Promise.allSettled([...connectors.values()].map((c) => c.close()));
-    await store.close();
-    throw new ConfigError(contradictions);
-  }
 
   const instanceId = `gw-${randomId(random, 64)}`;
   const accountUrl = (profile: string, id: string) => `${baseUrl()}/acme/${profile}/acct/${id}`;

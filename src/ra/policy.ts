@@ -8,16 +8,13 @@ import { BlockList, isIP } from 'node:net';
 import type { TemplateConfig } from '../config/schema.js';
 import { problem, type Subproblem } from '../protocol/problem.js';
 import type { AccountRecord } from '../storage/store.js';
+import { keyTypeOf } from '../sdk/csr.js';
 import type { ParsedIdentifier } from './identifiers.js';
 import type { ProfileRuntime } from './profiles.js';
 
 /** "ec-p256", "rsa-2048", "ed25519" for a public JWK. */
 export function keyTypeOfJwk(jwk: Record<string, unknown>): string {
-  const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
-  const d = key.asymmetricKeyDetails ?? {};
-  if (key.asymmetricKeyType === 'rsa') return `rsa-${d.modulusLength ?? 0}`;
-  if (key.asymmetricKeyType === 'ec') return `ec-${{ prime256v1: 'p256', secp384r1: 'p384', secp521r1: 'p521' }[d.namedCurve ?? ''] ?? d.namedCurve}`;
-  return key.asymmetricKeyType ?? 'unknown';
+  return keyTypeOf(createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }));
 }
 
 export function checkAccountKeyType(profile: ProfileRuntime, jwk: Record<string, unknown>): void {
