@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { issueServerCertificate, loadOrCreateCa, type CertificateAuthority } from '../../connectors/embedded/index.js';
+import { EmbeddedConfigSchema, issueServerCertificate, loadOrCreateCa, type CertificateAuthority } from '../../connectors/embedded/index.js';
 import type { Clock } from '../lib/clock.js';
 import type { Random } from '../lib/random.js';
 
@@ -33,14 +33,8 @@ function covers(certPem: string, names: readonly string[], now: Date): boolean {
 
 /** The CA that signs the listener certificate: the built-in CA's files under dataDir. */
 export async function listenerCa(dataDir: string, clock: Clock, random: Random): Promise<CertificateAuthority> {
-  return loadOrCreateCa(path.join(dataDir, 'connectors', 'embedded'), {
-    keyType: 'ec-p256',
-    organization: 'ACME Gateway',
-    rootCommonName: 'ACME Gateway Root CA',
-    issuingCommonName: 'ACME Gateway Issuing CA',
-    rootValidity: 3650,
-    issuingValidity: 1825,
-  }, clock, random);
+  // The built-in CA connector's own defaults, so both create the same CA whichever starts first.
+  return loadOrCreateCa(path.join(dataDir, 'connectors', 'embedded'), EmbeddedConfigSchema.parse({ type: 'embedded' }), clock, random);
 }
 
 export async function ensureListenerTls(dataDir: string, ca: CertificateAuthority, names: readonly string[], now: Date): Promise<ListenerTls> {
