@@ -22,12 +22,13 @@ import { randomId, systemRandom, type Random } from '../lib/random.js';
 import { createRa, type Ra } from '../ra/index.js';
 import { ValidationRunner } from '../ra/validation.js';
 import { hasTrustAnchors, type Connector, type ConnectorFactory } from '../sdk/connector.js';
+import { Gauge } from 'prom-client';
 import type { AccountId, Store } from '../storage/store.js';
 import { checkCaa } from '../va/caa.js';
 import { createValidators } from '../va/index.js';
 import { createNetClient } from '../va/net-node.js';
 import { buildEndpoints, issuanceProfileFor } from './profiles.js';
-import { checkTemplateLimits } from '../ra/template-limits.js';
+import { checkTemplateLimits, TemplateLimitWatch } from '../ra/template-limits.js';
 import { ConfigError } from '../config/load.js';
 import { buildHttpApp, createMetricsRegistry, mountUnder } from './http.js';
 import { proxyRoutesOf } from './proxy-routes.js';
@@ -39,6 +40,11 @@ export interface GatewayOptions {
   clock?: Clock;
   random?: Random;
   log?: Logger;
+  /**
+   * Factories used instead of the built-in ones of the same `type` (tests wrap a connector this
+   * way). The configuration is still checked with the built-in schemas.
+   */
+  connectorFactories?: readonly ConnectorFactory<unknown>[];
 }
 
 export interface Gateway {
@@ -55,7 +61,7 @@ export interface Gateway {
   directoryUrl(profile?: string): string;
   /** A Koa middleware serving the gateway below `prefix` in a host app (set server.baseUrl to the public URL of that prefix). */
   middleware(prefix?: string): Middleware;
-  /** Starts background work (the issuance reconciler) without a listener of its own, for a host app. */
+  /** Starts background work (the issuance reconciler, timed checks) without a listener of its own, for a host app. */
   start(): void;
   /** Binds the configured listener (TLS unless `server.tls.mode: off`); resolves with the bound address. */
   listen(): Promise<AddressInfo>;
@@ -64,6 +70,7 @@ export interface Gateway {
 }
 
 const CONNECTOR_CALL_TIMEOUT_MS = 30_000;
+const TEMPLATE_CHECK_TIMEOUT_MS = 30_000;
 
 function defaultBaseUrl(config: Config, address: AddressInfo | undefined): string {
   if (config.server.baseUrl) return config.server.baseUrl.replace(/\/+$/, '');
@@ -86,7 +93,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
 
   const store = await openStore(config);
 
-  const factories = new Map(connectorFactories.map((f) => [f.type, f] as [string, ConnectorFactory<unknown>]));
+  const factories = new Map([...connectorFactories, ...(opts.connectorFactories ?? [])].map((f) => [f.type, f] as [string, ConnectorFactory<unknown>]));
   const connectors = new Map<string, Connector>();
   try {
     for (const [name, section] of Object.entries(config.connectors)) {
@@ -96,7 +103,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
       connectors.set(name, connector);
     }
     // Issue #5: template limits read from the backends; a contradiction refuses to start.
-    const contradictions = await checkTemplateLimits(buildEndpoints(config, connectors).values(), AbortSignal.timeout(30_000));
+    const contradictions = await checkTemplateLimits(buildEndpoints(config, connectors).values(), AbortSignal.timeout(TEMPLATE_CHECK_TIMEOUT_MS));
     if (contradictions.length > 0) throw new ConfigError(contradictions);
   } catch (e) {
     // Whatever was opened before a failed start is closed again.
@@ -106,6 +113,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
   }
 
   const profiles = buildEndpoints(config, connectors);
+  const startedAt = clock.now();
 
   const instanceId = `gw-${randomId(random, 64)}`;
   const accountUrl = (profile: string, id: string) => `${baseUrl()}/acme/${profile}/acct/${id}`;
@@ -163,6 +171,13 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
   };
 
   const registry = createMetricsRegistry();
+  // Issue #5: the template limits again on a timer; contradictions are logged and shown in /health.
+  const templateContradictions = new Gauge({ name: 'acme_gateway_template_limit_contradictions', help: 'Contradictions between profiles and their backend templates found by the latest template check that succeeded', registers: [registry] });
+  const templateWatch = new TemplateLimitWatch([...profiles.values()], clock, log.child({ component: 'template-limits' }), {
+    intervalMs: config.background.templateCheck.interval,
+    timeoutMs: TEMPLATE_CHECK_TIMEOUT_MS,
+    onResult: (r) => templateContradictions.set(r.contradictions.length),
+  }, { checkedAt: startedAt, contradictions: [] });
   const proxyRoutes = proxyRoutesOf(config, connectors);
   let proxyHealth: RouteHealth[] = [];
   const { app, proxy } = buildHttpApp({
@@ -173,6 +188,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     registry,
     trustProxy: Boolean(config.server.baseUrl),
     proxyHealth: () => proxyHealth,
+    templateLimits: () => templateWatch.last(),
     operatorEndpoints: config.operatorEndpoints,
   });
   // Issue #7: each proxied route is probed at startup; the result is reported, never fatal.
@@ -198,6 +214,13 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
 
   let server: http.Server | https.Server | undefined;
   let stopping: Promise<void> | undefined;
+  let background = false;
+  const startBackground = () => {
+    if (background || stopping) return;
+    background = true;
+    reconciler.start();
+    templateWatch.start();
+  };
 
   return {
     config,
@@ -209,7 +232,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     baseUrl,
     directoryUrl: (profile = config.defaultProfile) => `${baseUrl()}/acme/${profile}/directory`,
     middleware: (prefix = '') => mountUnder(prefix, app),
-    start: () => reconciler.start(),
+    start: startBackground,
     async listen() {
       const listen = parseHostPort(config.server.listen);
       if (!listen) throw new Error(`server.listen: "${config.server.listen}" is not HOST:PORT`);
@@ -225,7 +248,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
         });
       });
       bound = s.address() as AddressInfo;
-      reconciler.start();
+      startBackground();
       return bound;
     },
     stop() {
@@ -240,7 +263,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
         }
         proxy.close();
         await probing;
-        await reconciler.stop();
+        await Promise.all([reconciler.stop(), templateWatch.stop()]);
         await runner.drain();
         await issuance.stop();
         await Promise.allSettled([...connectors.values()].map((c) => c.close()));

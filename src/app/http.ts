@@ -15,6 +15,7 @@ import type { ProxyRoute } from '../proxy/config.js';
 import { createProxyMiddleware, type ProxyMiddleware } from '../proxy/middleware.js';
 import { createOcspEndpoint } from '../proxy/ocsp-http.js';
 import type { RouteHealth } from '../proxy/probe.js';
+import type { TemplateLimitsResult } from '../ra/template-limits.js';
 import { hasHealthProbe, hasOcspResponder, type Connector } from '../sdk/connector.js';
 import { publicationRouter } from './publication.js';
 
@@ -28,6 +29,8 @@ export interface HttpAppDeps {
   trustProxy: boolean;
   /** Last result of probing the proxy routes, for /health. */
   proxyHealth(): readonly RouteHealth[];
+  /** Latest check of the profiles against their backend templates, for /health. */
+  templateLimits(): TemplateLimitsResult;
   /** Serve GET /health and GET /metrics. */
   operatorEndpoints: boolean;
 }
@@ -80,7 +83,7 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
   return { app, proxy };
 }
 
-/** GET /health (connectors and proxy routes) and GET /metrics (Prometheus text). */
+/** GET /health (connectors, proxy routes, background checks) and GET /metrics (Prometheus text). */
 function operatorRoutes(deps: HttpAppDeps): Middleware<AcmeState> {
   return async (ctx: ParameterizedContext<AcmeState>, next: Next) => {
     if (ctx.method !== 'GET' || (ctx.path !== '/health' && ctx.path !== '/metrics')) return next();
@@ -101,10 +104,13 @@ function operatorRoutes(deps: HttpAppDeps): Middleware<AcmeState> {
       }),
     );
     const proxy = deps.proxyHealth();
-    // Proxy routes are reported but never make the gateway unhealthy (issue #7).
+    const t = deps.templateLimits();
+    const templateLimits = { checkedAt: t.checkedAt.toISOString(), ok: t.contradictions.length === 0 && t.error === undefined, contradictions: t.contradictions, ...(t.error !== undefined ? { error: t.error } : {}) };
+    // Proxy routes and background checks are reported but never make the gateway unhealthy (issue
+    // #7): every instance sees the same backend, and a balancer would take them all out at once.
     const ok = connectors.every((c) => c.ok);
     ctx.status = ok ? 200 : 503;
-    ctx.body = { ok, connectors, proxy };
+    ctx.body = { ok, connectors, proxy, templateLimits };
   };
 }
 

@@ -79,6 +79,19 @@ export const ConfigSchema = z
       .prefault({ default: {} }),
     /** Reverse-proxy routes to the legacy system's OCSP, CRL and pages (src/proxy/). */
     proxy: z.object({ routes: ProxyRoutesSchema }).strict().prefault({}),
+    /** Work the gateway does on timers while it runs (src/app/gateway.ts starts and stops it). */
+    background: z
+      .object({
+        templateCheck: z
+          .object({
+            /** How often the template limits are read from the backends again; 0: only at startup. */
+            interval: duration('background.templateCheck.interval').prefault('1h'),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     /** GET /health and GET /metrics on the main listener. */
     operatorEndpoints: z.boolean().prefault(true),
     bindings: z.record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]*$/, 'binding names are letters, digits, - and _'), BindingSchema).prefault({}),
