@@ -170,6 +170,12 @@ export interface StoreReader {
   countAccountsForEab(kid: string): Promise<number>;
   /** Orders whose issuance is due for a check by the reconciler. */
   listDueOrders(now: Date, limit: number): Promise<OrderRecord[]>;
+  /**
+   * Certificates not revoked and not expired at `now` (notAfter later than it), soonest to expire
+   * first; the cursor names the last one returned (keyset paging, so a walk over every
+   * certificate holds one page in memory at a time).
+   */
+  listUnrevokedCertificates(now: Date, cursor: string | null, limit: number): Promise<Page<CertificateRecord>>;
 }
 
 /** Writes happen inside a transaction; a rejected request changes nothing. */
@@ -199,6 +205,11 @@ export interface Store extends StoreReader {
   /** RFC 8555 §6.5 across instances: records a used nonce; false when it was used before. */
   useNonce(nonce: string, expiresAt: Date): Promise<boolean>;
   pruneNonces(now: Date): Promise<number>;
+  /**
+   * Takes or extends the lease on a background job that one instance at a time should run: taken
+   * when nobody holds it, when it ran out by `now`, or when `owner` holds it already; true when taken.
+   */
+  tryJobLease(job: string, owner: string, until: Date, now: Date): Promise<boolean>;
   /** A named secret shared by every instance; created with `create()` by the first to ask. */
   sharedSecret(name: string, create: () => Uint8Array): Promise<Uint8Array>;
   /** Runs `fn` in one transaction; a throw rolls everything back. Never call a backend inside. */

@@ -429,6 +429,89 @@ describe.each(subjects)('store contract: $name', (subject) => {
     });
   });
 
+  describe('certificates to poll for revocation', () => {
+    /** Every page from the start, `limit` at a time. */
+    async function walk(now: Date, limit: number): Promise<{ ids: CertificateId[]; pages: number }> {
+      const ids: CertificateId[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page = await store.listUnrevokedCertificates(now, cursor, limit);
+        ids.push(...page.items.map((c) => c.id));
+        cursor = page.next;
+        pages++;
+      } while (cursor !== null);
+      return { ids, pages };
+    }
+
+    it('lists certificates neither revoked nor expired, soonest to expire first, page by page', async () => {
+      const account = await addAccount();
+      const { order } = await addOrder(account);
+      const now = addMs(T0, 10 * DAY_MS);
+      const certs = [
+        certificateRecord(order, { id: 'cert-c' as CertificateId, notAfter: addMs(T0, 30 * DAY_MS) }),
+        certificateRecord(order, { id: 'cert-a' as CertificateId, notAfter: addMs(T0, 30 * DAY_MS) }), // same notAfter: by id
+        certificateRecord(order, { id: 'cert-b' as CertificateId, notAfter: addMs(T0, 20 * DAY_MS) }),
+        certificateRecord(order, { id: 'cert-d' as CertificateId, notAfter: addMs(T0, 90 * DAY_MS) }),
+        certificateRecord(order, { id: 'cert-expired' as CertificateId, notAfter: addMs(T0, 5 * DAY_MS) }),
+        certificateRecord(order, { id: 'cert-ends-now' as CertificateId, notAfter: now }),
+        certificateRecord(order, { id: 'cert-revoked' as CertificateId, notAfter: addMs(T0, 60 * DAY_MS), revokedAt: addMs(T0, DAY_MS), revocationReason: 1 }),
+      ];
+      await store.transaction(async (tx) => {
+        for (const c of certs) await tx.insertCertificate(c);
+      });
+
+      const first = await store.listUnrevokedCertificates(now, null, 2);
+      expect(first.items).toEqual([certs[2], certs[1]]);
+      expect(first.next).not.toBeNull();
+      expect(await walk(now, 2)).toEqual({ ids: ['cert-b', 'cert-a', 'cert-c', 'cert-d'], pages: 2 });
+      expect(await walk(now, 3)).toEqual({ ids: ['cert-b', 'cert-a', 'cert-c', 'cert-d'], pages: 2 });
+      expect(await walk(now, 4)).toEqual({ ids: ['cert-b', 'cert-a', 'cert-c', 'cert-d'], pages: 1 });
+      // Later, fewer are left.
+      expect((await walk(addMs(T0, 25 * DAY_MS), 10)).ids).toEqual(['cert-a', 'cert-c', 'cert-d']);
+    });
+
+    it('leaves out a certificate revoked between two pages, and goes on after the cursor', async () => {
+      const account = await addAccount();
+      const { order } = await addOrder(account);
+      const certs = range(4).map((i) => certificateRecord(order, { id: `cert-${i}` as CertificateId, notAfter: addMs(T0, (i + 1) * DAY_MS) }));
+      await store.transaction(async (tx) => {
+        for (const c of certs) await tx.insertCertificate(c);
+      });
+      const first = await store.listUnrevokedCertificates(T0, null, 2);
+      await store.transaction((tx) => tx.updateCertificate({ ...(certs[2] as (typeof certs)[number]), revokedAt: T0, revocationReason: 4 }));
+      const second = await store.listUnrevokedCertificates(T0, first.next, 2);
+      expect(second).toEqual({ items: [certs[3]], next: null });
+    });
+
+    it('answers an empty page for a store without certificates, and refuses a cursor it never gave', async () => {
+      expect(await store.listUnrevokedCertificates(T0, null, 10)).toEqual({ items: [], next: null });
+      await expect(store.listUnrevokedCertificates(T0, 'not-a-cursor', 10)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(store.listUnrevokedCertificates(T0, null, 0)).rejects.toBeInstanceOf(RangeError);
+    });
+  });
+
+  describe('job leases (one instance runs a background job)', () => {
+    it('gives a free lease to one owner, and to another only once it has run out', async () => {
+      const lease = (owner: string, until: Date, now: Date) => store.tryJobLease('revocation-poll', owner, until, now);
+
+      expect(await lease('node-a', addMs(T0, MINUTE_MS), T0)).toBe(true);
+      expect(await lease('node-b', addMs(T0, 2 * MINUTE_MS), addMs(T0, 30_000))).toBe(false);
+      // The holder may extend its own lease; another job's lease is separate.
+      expect(await lease('node-a', addMs(T0, 2 * MINUTE_MS), addMs(T0, 30_000))).toBe(true);
+      expect(await store.tryJobLease('other-job', 'node-b', addMs(T0, MINUTE_MS), addMs(T0, 30_000))).toBe(true);
+      expect(await lease('node-b', addMs(T0, 3 * MINUTE_MS), addMs(T0, 2 * MINUTE_MS - 1))).toBe(false);
+      // Run out exactly at `now`: free again, and the old holder has lost it.
+      expect(await lease('node-b', addMs(T0, 3 * MINUTE_MS), addMs(T0, 2 * MINUTE_MS))).toBe(true);
+      expect(await lease('node-a', addMs(T0, 4 * MINUTE_MS), addMs(T0, 2 * MINUTE_MS))).toBe(false);
+    });
+
+    it('lets exactly one of several racing owners take a free lease', async () => {
+      const results = await Promise.all(['node-a', 'node-b', 'node-c', 'node-d'].map((owner) => store.tryJobLease('revocation-poll', owner, addMs(T0, MINUTE_MS), T0)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+  });
+
   describe('EAB keys', () => {
     it('reads an inserted key back, its HMAC key as a plain Uint8Array', async () => {
       const key = eabKeyRecord({ registrationId: 'reg-1', maxBindings: 5 });

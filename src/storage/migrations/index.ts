@@ -7,6 +7,7 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider, type Mig
 import { initial } from './001-initial.js';
 import { ariAndRegistrations } from './002-ari-and-registrations.js';
 import { sharedNonces } from './003-shared-nonces.js';
+import { revocationPoll } from './004-revocation-poll.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -16,6 +17,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     '001-initial': initial(dialect),
     '002-ari-and-registrations': ariAndRegistrations(),
     '003-shared-nonces': sharedNonces(dialect),
+    '004-revocation-poll': revocationPoll(dialect),
   };
 }
 

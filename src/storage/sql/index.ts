@@ -64,6 +64,21 @@ class SqlStore extends SqlReader implements Store {
     return Number(r.numDeletedRows);
   }
 
+  /** One upsert, so two instances racing for the lease cannot both win. */
+  async tryJobLease(job: string, owner: string, until: Date, now: Date): Promise<boolean> {
+    const r = await this.kysely
+      .insertInto('job_leases')
+      .values({ name: job, lease_owner: owner, lease_until: until.getTime() })
+      .onConflict((oc) =>
+        oc
+          .column('name')
+          .doUpdateSet({ lease_owner: owner, lease_until: until.getTime() })
+          .where((eb) => eb.or([eb('job_leases.lease_until', '<=', now.getTime()), eb('job_leases.lease_owner', '=', owner)])),
+      )
+      .executeTakeFirst();
+    return r.numInsertedOrUpdatedRows === 1n;
+  }
+
   async sharedSecret(name: string, create: () => Uint8Array): Promise<Uint8Array> {
     // The first instance to ask writes it; everyone (the first included) reads what was stored.
     await this.kysely.insertInto('secrets').values({ name, value: create() }).onConflict((oc) => oc.doNothing()).execute();

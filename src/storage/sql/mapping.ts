@@ -157,6 +157,14 @@ export function decodeOrderCursor(cursor: string): { createdAt: EpochMs; id: str
   return { createdAt, id: text.slice(dot + 1) };
 }
 
+/** Opaque listUnrevokedCertificates cursor: the last item's (not_after, id), the page's sort key. */
+export const encodeCertificateCursor = (notAfter: EpochMs, id: string): string => encodeOrderCursor(notAfter, id);
+
+export function decodeCertificateCursor(cursor: string): { notAfter: EpochMs; id: string } | undefined {
+  const at = decodeOrderCursor(cursor);
+  return at && { notAfter: at.createdAt, id: at.id };
+}
+
 // --- authorizations and challenges -----------------------------------------------------------
 
 export function authzToRow(a: AuthzRecord): AuthorizationsTable {

@@ -22,7 +22,9 @@ import {
 import type { Identifier } from '../../protocol/types.js';
 import type { Database } from './schema.js';
 import {
+  decodeCertificateCursor,
   decodeOrderCursor,
+  encodeCertificateCursor,
   encodeOrderCursor,
   rowToAccount,
   rowToCertificate,
@@ -170,6 +172,29 @@ export class SqlReader implements StoreReader {
       .limit(limit)
       .execute();
     return rows.map(rowToOrder);
+  }
+
+  /** Keyset paging on (not_after, id) over the partial index certificates_unrevoked (migration 004). */
+  async listUnrevokedCertificates(now: Date, cursor: string | null, limit: number): Promise<Page<CertificateRecord>> {
+    checkLimit(limit);
+    let query = this.db.selectFrom('certificates').selectAll().where('revoked_at', 'is', null).where('not_after', '>', toMs(now));
+    if (cursor !== null) {
+      const after = decodeCertificateCursor(cursor);
+      if (after === undefined) throw new NotFoundError(`certificate list cursor "${cursor}"`);
+      query = query.where((eb) =>
+        eb.and([
+          eb('not_after', '>=', after.notAfter),
+          eb.or([eb('not_after', '>', after.notAfter), eb('id', '>', after.id)]),
+        ]),
+      );
+    }
+    const rows = await query.orderBy('not_after').orderBy('id').limit(limit + 1).execute();
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      items: page.map(rowToCertificate),
+      next: rows.length > limit && last !== undefined ? encodeCertificateCursor(last.not_after, last.id) : null,
+    };
   }
 
   private authzsWithChallenges() {

@@ -111,5 +111,6 @@ export interface Database {
   certificates: CertificatesTable;
   used_nonces: { nonce: string; expires_at: EpochMs };
   secrets: { name: string; value: Uint8Array };
+  job_leases: { name: string; lease_owner: string; lease_until: EpochMs };
   eab_keys: EabKeysTable;
 }
