@@ -5,10 +5,9 @@
  */
 import 'reflect-metadata'; // @peculiar/x509 resolves its providers through tsyringe, which needs it
 import * as x509 from '@peculiar/x509';
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
-import * as der from './der.js';
-import { z, ConnectorError, type SdkIdentifier, type SdkRandom, type TemplateRef } from '../../src/sdk/index.js';
+import { z, ConnectorError, readCsr, type ReadCsr, type SdkIdentifier, type SdkRandom, type TemplateRef } from '../../src/sdk/index.js';
+import type { KeyDescription } from '../../src/sdk/spki.js';
 
 /** @peculiar/x509 works on WebCrypto; Node's is global since v19. Setting it twice is harmless. */
 export function useWebCrypto(): void {
@@ -58,66 +57,9 @@ export function derInteger(value: bigint): Uint8Array {
 
 // ---------------------------------------------------------------- keys
 
-export type KeyDescription =
-  | { kind: 'rsa'; bits: number }
-  | { kind: 'ec'; curve: 'P-256' | 'P-384' | 'P-521' }
-  | { kind: 'other'; name: string };
-
-const OID_RSA = '1.2.840.113549.1.1.1';
-const OID_EC = '1.2.840.10045.2.1';
-const CURVES: Record<string, { name: 'P-256' | 'P-384' | 'P-521'; coordinateBytes: number }> = {
-  '1.2.840.10045.3.1.7': { name: 'P-256', coordinateBytes: 32 },
-  '1.3.132.0.34': { name: 'P-384', coordinateBytes: 48 },
-  '1.3.132.0.35': { name: 'P-521', coordinateBytes: 66 },
-};
-
-/** For messages only: the key algorithms a CSR may carry that this CA does not take. */
-const OTHER_KEY_NAMES: Record<string, string> = { '1.3.101.112': 'Ed25519', '1.3.101.113': 'Ed448', '1.2.840.113549.1.1.10': 'RSA-PSS', '1.2.840.10040.4.1': 'DSA' };
-
-const b64url = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
-const stripZeros = (bytes: Uint8Array) => {
-  let i = 0;
-  while (i < bytes.length - 1 && bytes[i] === 0) i++;
-  return bytes.subarray(i);
-};
-
-/**
- * What a DER SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) holds, read by hand, and the key as a
- * KeyObject built from JWK: OpenSSL 3's DER decoder behind createPublicKey costs 0.2–0.4 ms a
- * key, the JWK route a tenth of that. Throws RangeError on malformed input.
- */
-export function readSpki(spki: Uint8Array): { key: KeyDescription; keyObject: KeyObject } {
-  const root = der.readNode(spki, 0);
-  if (root.end !== spki.length) throw new RangeError('SPKI: trailing bytes');
-  const [alg, bits] = der.childrenOf(spki, root, 0x30);
-  if (alg === undefined || bits === undefined || bits.tag !== 0x03) throw new RangeError('SPKI: expected algorithm and BIT STRING');
-  const [algOid, params] = der.childrenOf(spki, alg, 0x30);
-  if (algOid === undefined) throw new RangeError('SPKI: empty AlgorithmIdentifier');
-  const algorithm = der.oidText(spki, algOid);
-  const keyBits = der.contentOf(spki, bits);
-  if (keyBits[0] !== 0) throw new RangeError('SPKI: unused bits in the key');
-  const key = keyBits.subarray(1);
-  if (algorithm === OID_RSA) {
-    const [n, e] = der.childrenOf(key, der.readNode(key, 0), 0x30); // RFC 8017 A.1.1 RSAPublicKey
-    if (n?.tag !== 0x02 || e?.tag !== 0x02) throw new RangeError('SPKI: malformed RSAPublicKey');
-    const modulus = stripZeros(der.contentOf(key, n));
-    const bitLength = modulus.length * 8 - Math.clz32(modulus[0] ?? 0) + 24;
-    const keyObject = createPublicKey({ key: { kty: 'RSA', n: b64url(modulus), e: b64url(stripZeros(der.contentOf(key, e))) }, format: 'jwk' });
-    return { key: { kind: 'rsa', bits: bitLength }, keyObject };
-  }
-  if (algorithm === OID_EC) {
-    const curve = params?.tag === 0x06 ? CURVES[der.oidText(spki, params)] : undefined;
-    if (curve === undefined) return { key: { kind: 'other', name: 'EC on an unsupported curve' }, keyObject: createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }) };
-    const size = curve.coordinateBytes;
-    // SEC 1 §2.3.3: 0x04 ‖ X ‖ Y uncompressed; a compressed point takes OpenSSL's slower DER route.
-    const keyObject = key[0] === 0x04 && key.length === 1 + 2 * size
-      ? createPublicKey({ key: { kty: 'EC', crv: curve.name, x: b64url(key.subarray(1, 1 + size)), y: b64url(key.subarray(1 + size)) }, format: 'jwk' })
-      : createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-    return { key: { kind: 'ec', curve: curve.name }, keyObject };
-  }
-  const name = OTHER_KEY_NAMES[algorithm] ?? algorithm;
-  return { key: { kind: 'other', name }, keyObject: createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }) };
-}
+export type { KeyDescription } from '../../src/sdk/spki.js';
+/** The SDK's SPKI reader (hand-read DER, key imported through JWK): the CA's own key and CSR keys. */
+export { readSpki } from '../../src/sdk/spki.js';
 
 const MIN_RSA_BITS = 2048;
 const MAX_RSA_BITS = 8192; // bounds the work one request can cause
@@ -135,16 +77,6 @@ export function checkSubjectKey(key: KeyDescription): void {
   throw new ConnectorError('bad-request', `CSR has ${what} key; accepted are RSA (2048+ bits) and EC P-256/P-384`);
 }
 
-/** CSR signature algorithms (RFC 3279 §2.2.3, RFC 4055 §5) and the key kind each needs. */
-const CSR_SIGNATURES: Record<string, { hash: string; kind: 'rsa' | 'ec' }> = {
-  '1.2.840.10045.4.3.2': { hash: 'sha256', kind: 'ec' },
-  '1.2.840.10045.4.3.3': { hash: 'sha384', kind: 'ec' },
-  '1.2.840.10045.4.3.4': { hash: 'sha512', kind: 'ec' },
-  '1.2.840.113549.1.1.11': { hash: 'sha256', kind: 'rsa' },
-  '1.2.840.113549.1.1.12': { hash: 'sha384', kind: 'rsa' },
-  '1.2.840.113549.1.1.13': { hash: 'sha512', kind: 'rsa' },
-};
-
 export interface ParsedCsr {
   /** The subject's DER SubjectPublicKeyInfo, copied into the certificate as is. */
   spki: Uint8Array;
@@ -152,48 +84,23 @@ export interface ParsedCsr {
 }
 
 /**
- * Reads a DER PKCS#10 request (RFC 2986 §4) and checks its key type and self-signature (proof of
- * possession). Only the key is used: names come from the order. Every failure is bad-request:
- * the same bytes would fail again. Read with der.ts, verified by node:crypto, because
- * @peculiar/x509's parse + verify costs about 2.5 ms a CSR.
+ * Reads a DER PKCS#10 request (RFC 2986 §4) with the SDK's reader and checks its key type and
+ * self-signature (proof of possession). Only the key is used: names come from the order. Every
+ * failure is bad-request: the same bytes would fail again. The gateway read the same bytes at
+ * finalize, so the SDK usually answers from its cache.
  */
 export function parseCsr(csr: Uint8Array): ParsedCsr {
-  let info: der.Node;
-  let spki: Uint8Array;
-  let algorithm: string;
-  let signature: Uint8Array;
-  let parsed: ReturnType<typeof readSpki>;
+  let read: ReadCsr;
   try {
-    const root = der.readNode(csr, 0);
-    if (root.end !== csr.length) throw new RangeError('trailing bytes');
-    const [cri, alg, sig] = der.childrenOf(csr, root, 0x30);
-    if (cri === undefined || alg === undefined || sig?.tag !== 0x03) throw new RangeError('expected info, algorithm, signature');
-    const [, , spkiNode] = der.childrenOf(csr, cri, 0x30); // version, subject, subjectPKInfo, attributes
-    const [algOid] = der.childrenOf(csr, alg, 0x30);
-    if (spkiNode === undefined || algOid === undefined) throw new RangeError('missing subjectPKInfo or algorithm');
-    const sigBits = der.contentOf(csr, sig);
-    if (sigBits[0] !== 0) throw new RangeError('unused bits in the signature');
-    info = cri;
-    spki = der.bytesOf(csr, spkiNode).slice();
-    algorithm = der.oidText(csr, algOid);
-    signature = sigBits.subarray(1);
-    parsed = readSpki(spki);
+    read = readCsr(csr);
   } catch (cause) {
     throw new ConnectorError('bad-request', 'CSR is not a DER PKCS#10 request', { cause });
   }
-  checkSubjectKey(parsed.key);
-  const scheme = CSR_SIGNATURES[algorithm];
-  if (scheme === undefined || scheme.kind !== parsed.key.kind) {
-    throw new ConnectorError('bad-request', `CSR signature algorithm ${algorithm} does not fit its ${parsed.key.kind.toUpperCase()} key; accepted are ECDSA and RSA PKCS#1 v1.5 with SHA-2`);
+  checkSubjectKey(read.keyDescription);
+  if (!read.signatureValid) {
+    throw new ConnectorError('bad-request', `CSR signature (algorithm ${read.signatureAlgorithm}) does not verify with its own ${read.keyType} key; accepted are ECDSA and RSA PKCS#1 v1.5 with SHA-2`);
   }
-  let verified = false;
-  try {
-    verified = verify(scheme.hash, der.bytesOf(csr, info), parsed.keyObject, signature); // ECDSA: DER Ecdsa-Sig-Value
-  } catch {
-    verified = false; // a signature OpenSSL cannot even decode is one that does not verify
-  }
-  if (!verified) throw new ConnectorError('bad-request', 'CSR signature does not verify with its own public key');
-  return { spki, key: parsed.key };
+  return { spki: read.spki, key: read.keyDescription };
 }
 
 // ---------------------------------------------------------------- names

@@ -7,7 +7,7 @@
  * The reconciler (reconciler.ts) finishes whatever step 2 or 3 left behind: a crash, a pending
  * approval, an outage.
  */
-import { X509Certificate, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { randomId, type Random } from '../lib/random.js';
@@ -19,7 +19,7 @@ import type { Connector, IssueRequest, Issued, TemplateRef } from '../sdk/connec
 import { ConnectorError, isConnectorError } from '../sdk/errors.js';
 import type { CertificateId, CertificateRecord, OrderId, OrderRecord, Store } from '../storage/store.js';
 import { ConflictError } from '../storage/store.js';
-import { authorityKeyIdOf } from './certificate.js';
+import { authorityKeyIdOf, certificateFacts, derOfPem } from './certificate.js';
 import { finalizeOutcome } from './errors.js';
 
 /** What issuance needs to know of a profile; resolved by name so the reconciler can rebuild a request. */
@@ -238,8 +238,8 @@ export class IssuanceService {
   }
 
   private certificateRecord(order: OrderRecord, issued: Issued): CertificateRecord {
-    const leaf = new X509Certificate(issued.leafPem);
-    const spki = leaf.publicKey.export({ type: 'spki', format: 'der' });
+    const leafDer = derOfPem(issued.leafPem);
+    const leaf = certificateFacts(leafDer);
     const chainPem = [issued.leafPem, ...issued.chainPem].map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join('');
     const identifiers: Identifier[] = order.identifiers;
     return {
@@ -251,13 +251,13 @@ export class IssuanceService {
       issuer: issued.issuer,
       chainPem,
       identifiers,
-      notBefore: new Date(leaf.validFrom),
-      notAfter: new Date(leaf.validTo),
-      spkiSha256: createHash('sha256').update(spki).digest('base64url'),
+      notBefore: leaf.notBefore,
+      notAfter: leaf.notAfter,
+      spkiSha256: createHash('sha256').update(leaf.spki).digest('base64url'),
       revokedAt: null,
       revocationReason: null,
       createdAt: this.deps.clock.now(),
-      authorityKeyId: authorityKeyIdOf(new Uint8Array(leaf.raw)),
+      authorityKeyId: authorityKeyIdOf(leafDer),
       replacedBy: null,
     };
   }

@@ -3,8 +3,11 @@
  * what the gateway's finalize checks and what connectors need (the key, the names). About a hundred
  * times cheaper than a schema library; anything unexpected throws CsrError.
  */
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { verify, type KeyObject } from 'node:crypto';
 import { bytesOf, childrenOf, contentOf, oidText, readNode, type Der, type Node } from './der.js';
+import { keyTypeOf, readSpki, type KeyDescription } from './spki.js';
+
+export { keyTypeOf };
 
 export class CsrError extends Error {
   override readonly name = 'CsrError';
@@ -14,9 +17,13 @@ export interface ReadCsr {
   /** DER SubjectPublicKeyInfo. */
   spki: Uint8Array;
   key: KeyObject;
+  /** What the key is, read off the SPKI. */
+  keyDescription: KeyDescription;
   /** "ec-p256", "rsa-2048", "ed25519", ... */
   keyType: string;
-  /** Whether the request's signature verifies with its own key. */
+  /** The signature algorithm's OID. */
+  signatureAlgorithm: string;
+  /** Whether the request's signature verifies with its own key, under an algorithm that fits the key. */
   signatureValid: boolean;
   /** Every CN in the subject, in order (a subject may hold several). */
   commonNames: string[];
@@ -31,23 +38,19 @@ const OID_CN = '2.5.4.3';
 const OID_EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 const OID_SAN = '2.5.29.17';
 
-/** Signature algorithms a CSR may use, with the hash node:crypto verifies under (null: the key decides). */
-const SIGNATURES: Record<string, string | null> = {
-  '1.2.840.10045.4.3.2': 'sha256', // ecdsa-with-SHA256
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-  '1.2.840.113549.1.1.11': 'sha256', // sha256WithRSAEncryption
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.3.101.112': null, // Ed25519
+/** Signature algorithms a CSR may use: the hash node:crypto verifies under (null: the key decides) and the key kind it needs. */
+const SIGNATURES: Record<string, { hash: string | null; kind: 'ec' | 'rsa' | 'ed25519' }> = {
+  '1.2.840.10045.4.3.2': { hash: 'sha256', kind: 'ec' }, // ecdsa-with-SHA256
+  '1.2.840.10045.4.3.3': { hash: 'sha384', kind: 'ec' },
+  '1.2.840.10045.4.3.4': { hash: 'sha512', kind: 'ec' },
+  '1.2.840.113549.1.1.11': { hash: 'sha256', kind: 'rsa' }, // sha256WithRSAEncryption
+  '1.2.840.113549.1.1.12': { hash: 'sha384', kind: 'rsa' },
+  '1.2.840.113549.1.1.13': { hash: 'sha512', kind: 'rsa' },
+  '1.3.101.112': { hash: null, kind: 'ed25519' }, // Ed25519
 };
 
-export function keyTypeOf(key: KeyObject): string {
-  const d = key.asymmetricKeyDetails ?? {};
-  if (key.asymmetricKeyType === 'rsa') return `rsa-${d.modulusLength ?? 0}`;
-  if (key.asymmetricKeyType === 'ec') return `ec-${{ prime256v1: 'p256', secp384r1: 'p384', secp521r1: 'p521' }[d.namedCurve ?? ''] ?? d.namedCurve}`;
-  return key.asymmetricKeyType ?? 'unknown';
-}
+const fits = (kind: 'ec' | 'rsa' | 'ed25519', key: KeyDescription, keyType: string) =>
+  kind === 'ed25519' ? keyType === 'ed25519' : key.kind === kind;
 
 const STRING_TAGS = new Set([0x0c, 0x13, 0x16, 0x14, 0x1e]);
 
@@ -63,7 +66,31 @@ function ipText(bytes: Uint8Array): string {
   throw new CsrError(`an iPAddress name of ${bytes.length} bytes`);
 }
 
+/**
+ * The gateway reads a CSR at finalize and the connector reads the same bytes again at issue; the
+ * second read (a signature check, a key import) is answered from this small cache of results,
+ * keyed by the bytes themselves. Results are frozen, so sharing them is safe.
+ */
+const CACHE_MAX = 256;
+const cache = new Map<string, ReadCsr>();
+
+/** Reads and checks a DER PKCS#10 request; throws CsrError for anything that is not one. */
 export function readCsr(csr: Uint8Array): ReadCsr {
+  const cacheKey = Buffer.from(csr.buffer, csr.byteOffset, csr.byteLength).toString('latin1');
+  const hit = cache.get(cacheKey);
+  if (hit !== undefined) return hit;
+  const read = readUncached(csr);
+  for (const list of [read.commonNames, read.dnsNames, read.ipAddresses, read.otherNames]) Object.freeze(list);
+  Object.freeze(read);
+  cache.set(cacheKey, read);
+  if (cache.size > CACHE_MAX) {
+    const oldest = cache.keys().next();
+    if (oldest.done !== true) cache.delete(oldest.value);
+  }
+  return read;
+}
+
+function readUncached(csr: Uint8Array): ReadCsr {
   try {
     const root = readNode(csr, 0);
     if (root.end !== csr.length) throw new CsrError('trailing bytes after the request');
@@ -73,18 +100,26 @@ export function readCsr(csr: Uint8Array): ReadCsr {
     if (version?.tag !== 0x02 || !subject || !spkiNode) throw new CsrError('not a CertificationRequestInfo');
 
     const spki = bytesOf(csr, spkiNode).slice();
-    const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    let read: ReturnType<typeof readSpki>;
+    try {
+      read = readSpki(spki);
+    } catch (e) {
+      throw new CsrError(`the request's public key cannot be read (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+    }
     const [algOid] = childrenOf(csr, alg, 0x30);
     if (!algOid) throw new CsrError('no signature algorithm');
     const algorithm = oidText(csr, algOid);
     if (!(algorithm in SIGNATURES)) throw new CsrError(`signature algorithm ${algorithm} is not accepted (ECDSA, RSA PKCS#1 v1.5 with SHA-2, Ed25519)`);
     const sigBits = contentOf(csr, sig);
     if (sigBits[0] !== 0) throw new CsrError('unused bits in the signature');
+    const scheme = SIGNATURES[algorithm];
     let signatureValid = false;
-    try {
-      signatureValid = verify(SIGNATURES[algorithm] ?? null, bytesOf(csr, info), key, sigBits.subarray(1));
-    } catch {
-      signatureValid = false; // an algorithm that does not fit the key
+    if (scheme && fits(scheme.kind, read.key, read.keyType)) {
+      try {
+        signatureValid = verify(scheme.hash, bytesOf(csr, info), read.keyObject, sigBits.subarray(1));
+      } catch {
+        signatureValid = false; // a signature OpenSSL cannot even decode is one that does not verify
+      }
     }
 
     const commonNames: string[] = [];
@@ -122,7 +157,7 @@ export function readCsr(csr: Uint8Array): ReadCsr {
         }
       }
     }
-    return { spki, key, keyType: keyTypeOf(key), signatureValid, commonNames, dnsNames, ipAddresses, otherNames };
+    return { spki, key: read.keyObject, keyDescription: read.key, keyType: read.keyType, signatureAlgorithm: algorithm, signatureValid, commonNames, dnsNames, ipAddresses, otherNames };
   } catch (e) {
     if (e instanceof CsrError) throw e;
     throw new CsrError(`not a DER PKCS#10 request (${e instanceof Error ? e.message : String(e)})`, { cause: e });

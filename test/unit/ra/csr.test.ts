@@ -10,6 +10,7 @@ import * as x509 from '@peculiar/x509';
 import { AcmeProblem } from '../../../src/protocol/problem.js';
 import type { Identifier } from '../../../src/protocol/types.js';
 import { checkCsr } from '../../../src/ra/csr.js';
+import { readCsr } from '../../../src/sdk/csr.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -183,5 +184,25 @@ describe('checkCsr: refusals (badCSR)', () => {
   it('refuses a wildcard CSR for an order of the base name', async () => {
     const p = await refusal(await csr({ dns: ['*.example.test'] }), [dns('example.test')]);
     expect(p.detail).toContain('(*.example.test)');
+  });
+});
+
+describe('readCsr (SDK): one read per CSR bytes', () => {
+  it('answers a second read of the same bytes from its cache, frozen, and reads different bytes afresh', async () => {
+    const der = await csr({ dns: ['cache.example.test'] });
+    const first = readCsr(der);
+    expect(readCsr(new Uint8Array(der))).toBe(first);
+    expect(Object.isFrozen(first) && Object.isFrozen(first.dnsNames)).toBe(true);
+    expect(first).toMatchObject({ keyType: 'ec-p256', keyDescription: { kind: 'ec', curve: 'P-256' }, signatureValid: true, dnsNames: ['cache.example.test'] });
+    const tampered = new Uint8Array(der);
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] ?? 0) ^ 0x01;
+    expect(readCsr(tampered).signatureValid).toBe(false);
+    expect(readCsr(der)).toBe(first);
+  });
+
+  it('reads RSA sizes off the modulus as Node does', async () => {
+    const read = readCsr(await csr({ dns: ['rsa.example.test'], key: 'rsa-2048' }));
+    expect(read.keyDescription).toEqual({ kind: 'rsa', bits: 2048 });
+    expect(read.key.asymmetricKeyDetails?.modulusLength).toBe(2048);
   });
 });
