@@ -1,6 +1,7 @@
 /**
  * The double's control: what an RA officer does in the EJBCA admin GUI (approve or reject a pending
- * request, disable or enable an end entity, change its allowed names, revoke a certificate), plus
+ * request, disable or enable an end entity, change its allowed names, revoke a certificate), what a
+ * CA administrator does (edit a certificate profile, offer it in an end entity profile), plus
  * the test's levers (faults, broken replies, approval rules). In-process methods for tests, and a
  * small JSON API on its own loopback port for the standalone (demo) mode.
  */
@@ -8,6 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { STATUS, type Approval, type DoubleState, type ReplyFault } from './state.js';
+import type { CertificateProfile } from './profiles.js';
 
 /** Transport faults: the next requests (all of them when `times` is absent) fail this way. */
 export type TransportFault =
@@ -59,6 +61,23 @@ export class DoubleControl {
     const p = this.state.profiles.get(profile);
     if (!p) throw new Error(`no end entity profile ${profile}`);
     p.approvalsRequired = required;
+  }
+
+  // ------------------------------------------------------------ profiles (the CA administrator)
+
+  /** Adds or replaces a certificate profile (its key algorithms, bit lengths, curves, validity). */
+  setCertificateProfile(name: string, cp: CertificateProfile): void {
+    const clash = [...this.state.certificateProfiles].find(([other, p]) => other !== name && p.id === cp.id);
+    if (clash) throw new Error(`certificate profile ${clash[0]} already has id ${cp.id}`);
+    this.state.certificateProfiles.set(name, cp);
+  }
+
+  /** Lets end entity profile `eep` offer certificate profile `cp` too. */
+  offerCertificateProfile(eep: string, cp: string): void {
+    const p = this.state.profiles.get(eep);
+    if (!p) throw new Error(`no end entity profile ${eep}`);
+    this.state.certificateProfile(cp); // must exist
+    if (!p.certificateProfiles.includes(cp)) p.certificateProfiles.push(cp);
   }
 
   // ------------------------------------------------------------ end entities (the officer)
@@ -118,7 +137,8 @@ export class DoubleControl {
       endEntities: [...this.state.endEntities.values()].map(({ password: _password, ...u }) => u),
       approvals: [...this.state.approvals.values()].map(({ action, ...a }) => ({ ...a, subjectAltName: action.subjectAltName })),
       certificates: this.state.certificates.map((c) => ({ serial: c.serial, issuerDn: c.issuerDn, username: c.username, notAfter: c.notAfter, revocation: c.revocation })),
-      profiles: Object.fromEntries([...this.state.profiles].map(([name, p]) => [name, { ...p, refuseNames: p.refuseNames?.source }])),
+      profiles: Object.fromEntries([...this.state.profiles].map(([name, p]) => [name, { ...p, id: this.state.endEntityProfileId(name), refuseNames: p.refuseNames?.source }])),
+      certificateProfiles: Object.fromEntries(this.state.certificateProfiles),
       protocolErrors: this.protocolErrors(),
     };
   }
@@ -134,6 +154,17 @@ const Fault = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('slow'), ms: z.number().int().positive().optional(), times: z.number().int().positive().optional() }),
 ]);
 
+const CertificateProfileBody = z
+  .object({
+    id: z.number().int(),
+    keyAlgorithms: z.array(z.string()),
+    bitLengths: z.array(z.number().int().min(0)),
+    ecCurves: z.array(z.string()),
+    encodedValidity: z.string().optional(),
+    validityDays: z.number().int().positive().optional(),
+  })
+  .strict();
+
 interface Route {
   method: string;
   pattern: RegExp;
@@ -145,6 +176,15 @@ const routes: Route[] = [
   { method: 'POST', pattern: /^\/approvals\/approve-all$/, run: (c) => c.approveAll() },
   { method: 'POST', pattern: /^\/approvals\/(\d+)\/approve$/, run: (c, [id]) => c.approve(id ?? '') },
   { method: 'POST', pattern: /^\/approvals\/(\d+)\/reject$/, run: (c, [id]) => c.reject(id ?? '') },
+  {
+    method: 'PUT',
+    pattern: /^\/certificate-profiles\/([^/]+)$/,
+    run: (c, [name], b) => {
+      const { encodedValidity, validityDays, ...cp } = CertificateProfileBody.parse(b);
+      c.setCertificateProfile(name ?? '', { ...cp, ...(encodedValidity === undefined ? {} : { encodedValidity }), ...(validityDays === undefined ? {} : { validityDays }) });
+    },
+  },
+  { method: 'POST', pattern: /^\/profiles\/([^/]+)\/certificate-profiles\/([^/]+)$/, run: (c, [eep, cp]) => c.offerCertificateProfile(eep ?? '', cp ?? '') },
   { method: 'PUT', pattern: /^\/profiles\/([^/]+)\/approvals$/, run: (c, [p], b) => c.requireApprovals(p ?? '', z.object({ required: z.number().int().min(0) }).parse(b).required) },
   { method: 'POST', pattern: /^\/end-entities\/([^/]+)\/disable$/, run: (c, [u], b) => c.disable(u ?? '', z.object({ status: z.union([z.literal(50), z.literal(60)]).default(50) }).parse(b ?? {}).status) },
   { method: 'POST', pattern: /^\/end-entities\/([^/]+)\/enable$/, run: (c, [u]) => c.enable(u ?? '') },
@@ -158,7 +198,9 @@ const routes: Route[] = [
 /**
  * Serves the control on http://127.0.0.1:<port>/ (loopback only):
  *   GET / · POST /approvals/approve-all · POST /approvals/{id}/approve|reject ·
- *   PUT /profiles/{eep}/approvals {"required":n} · POST /end-entities/{username}/disable {"status":50|60} ·
+ *   PUT /profiles/{eep}/approvals {"required":n} · POST /profiles/{eep}/certificate-profiles/{cp} ·
+ *   PUT /certificate-profiles/{name} {"id":n,"keyAlgorithms":[…],"bitLengths":[…],"ecCurves":[…],"encodedValidity":"2y"} ·
+ *   POST /end-entities/{username}/disable {"status":50|60} ·
  *   POST /end-entities/{username}/enable · PUT /end-entities/{username}/allowed-names {"names":[…]} ·
  *   POST /certificates/{hexSerial}/revoke {"reason":n} · POST /next-certificate {"kind":"garbage"|"unchained"} ·
  *   POST /faults {"kind":…} · DELETE /faults

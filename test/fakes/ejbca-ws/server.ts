@@ -38,6 +38,7 @@ export interface EjbcaDoubleOptions {
   port?: number;
   ca?: DoubleCa;
   profiles?: DoubleStateOptions['profiles'];
+  certificateProfiles?: DoubleStateOptions['certificateProfiles'];
   caName?: string;
 }
 
@@ -115,6 +116,9 @@ function faultOf(f: EjbcaFault): { Fault: Args } {
   return { Fault: { faultcode: 'soap:Server', faultstring: f.message, detail: { [`ns2:${f.element}`]: ordered }, statusCode: 500 } };
 }
 
+/** nameAndId in schema order (id, name). */
+const nameAndIds = (list: readonly { id: number; name: string }[]): Args => (list.length > 0 ? { return: list.map((n) => ({ id: n.id, name: n.name })) } : {});
+
 const plainFault = (faultcode: string, faultstring: string) => ({ Fault: { faultcode, faultstring, statusCode: 500 } });
 
 // ---------------------------------------------------------------- the server
@@ -123,7 +127,13 @@ export async function startEjbcaDouble(opts: EjbcaDoubleOptions = {}): Promise<E
   const { xml, schema } = wsdl();
   const clock = opts.clock ?? { now: () => new Date() };
   const ca = opts.ca ?? (await createDoubleCa());
-  const state = new DoubleState({ ca, clock, ...(opts.caName ? { caName: opts.caName } : {}), ...(opts.profiles ? { profiles: opts.profiles } : {}) });
+  const state = new DoubleState({
+    ca,
+    clock,
+    ...(opts.caName ? { caName: opts.caName } : {}),
+    ...(opts.profiles ? { profiles: opts.profiles } : {}),
+    ...(opts.certificateProfiles ? { certificateProfiles: opts.certificateProfiles } : {}),
+  });
   const protocolErrors: string[] = [];
   let fault: (TransportFault & { left: number }) | undefined;
   const held = new Set<() => void>();
@@ -182,6 +192,11 @@ export async function startEjbcaDouble(opts: EjbcaDoubleOptions = {}): Promise<E
       return { return: out };
     }),
     getRemainingNumberOfApprovals: op((a) => ({ return: state.remainingApprovals(num(a['arg0'])) })),
+    // nameAndId lists: an empty list is no return element at all.
+    getAuthorizedEndEntityProfiles: op(() => nameAndIds(state.authorizedEndEntityProfiles())),
+    getAvailableCertificateProfiles: op((a) => nameAndIds(state.availableCertificateProfiles(num(a['arg0'])))),
+    // xs:base64Binary of the UTF-8 XML (EjbcaWS.getProfile returns the bytes; JAX-WS encodes them once).
+    getProfile: op((a) => ({ return: Buffer.from(state.profileXml(num(a['arg0']), str(a['arg1']) ?? ''), 'utf8').toString('base64') })),
     getEjbcaVersion: op(() => ({ return: EJBCA_VERSION }), false),
   };
   // Every other WSDL operation answers like an EJBCA that refuses it, so nothing silently "works".

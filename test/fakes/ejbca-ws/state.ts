@@ -2,7 +2,8 @@
  * What the EJBCA double keeps and how it behaves, operation by operation, with the wire left to
  * server.ts: end entities with EJBCA's status machine (NEW=10 → GENERATED=40 on issuance,
  * USER_WRONG_STATUS on a second request, REVOKED=50/HISTORICAL=60 set by an officer), end entity
- * profiles with name rules and an approval count, approval requests, the certificates it issued
+ * profiles with name rules and an approval count, certificate profiles (profiles.ts: key types and
+ * validity, applied at issuance and exported as XML), approval requests, the certificates it issued
  * from its own CA, and revocations. Faults are thrown as EjbcaFault, named after the WSDL fault
  * element they become.
  */
@@ -11,13 +12,13 @@ import * as x509 from '@peculiar/x509';
 import { isIP } from 'node:net';
 import type { webcrypto } from 'node:crypto';
 import { type DoubleCa, type KeyedCert, issueWith, normalizeDn, parseAltNames, dnPairs, randomSerialHex } from './ca.js';
+import { EC_BITS, certificateProfileXml, defaultCertificateProfiles, profileEnd, refusedKey, type CertificateProfile } from './profiles.js';
 
 export const STATUS = { NEW: 10, FAILED: 11, INITIALIZED: 20, INPROCESS: 30, GENERATED: 40, REVOKED: 50, HISTORICAL: 60, KEYRECOVERY: 70 } as const;
 /** Statuses from which EJBCA accepts a certificate request (EndEntityConstants / AuthenticationSession). */
 const ENROLLABLE: readonly number[] = [STATUS.NEW, STATUS.FAILED, STATUS.INITIALIZED, STATUS.INPROCESS, STATUS.KEYRECOVERY];
 const MATCH_WITH = { USERNAME: 0, EMAIL: 1, STATUS: 2, ENDENTITYPROFILE: 3, CERTIFICATEPROFILE: 4, CA: 5, DN: 7 } as const;
 const MATCH_TYPE = { EQUALS: 0, BEGINSWITH: 1, CONTAINS: 2 } as const;
-const DAY_MS = 86_400_000;
 const MAX_QUERY_ROWS = 100;
 
 export type FaultName =
@@ -28,6 +29,7 @@ export type FaultName =
   | 'EjbcaException'
   | 'IllegalQueryException'
   | 'NotFoundException'
+  | 'UnknownProfileTypeException'
   | 'UserDoesntFullfillEndEntityProfile'
   | 'WaitingForApprovalException';
 
@@ -61,6 +63,9 @@ export interface EndEntity {
 }
 
 export interface EndEntityProfile {
+  /** EJBCA's id of the profile; default: one the double picks. */
+  id?: number;
+  /** Names of the certificate profiles it offers; each must be one of the double's certificate profiles. */
   certificateProfiles: string[];
   caNames: string[];
   /** Approvals needed to add or edit an end entity of this profile; 0: none. */
@@ -121,20 +126,30 @@ export interface DoubleStateOptions {
   caName?: string;
   /** Administrators (client certificate CN) allowed to use the RA operations. */
   admins?: string[];
+  /** End entity profiles by name; default ACME_SERVER (offers SERVER) and ACME_REGISTRATION (ENDUSER, SERVER). */
   profiles?: Record<string, EndEntityProfile>;
-  certificateProfileValidityDays?: number;
+  /** Certificate profiles by name; default SERVER and ENDUSER (profiles.ts defaultCertificateProfiles). */
+  certificateProfiles?: Record<string, CertificateProfile>;
 }
+
+export interface NameAndId {
+  id: number;
+  name: string;
+}
+
+const byName = (a: NameAndId, b: NameAndId) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 export class DoubleState {
   readonly caName: string;
   readonly endEntities = new Map<string, EndEntity>();
   readonly profiles = new Map<string, EndEntityProfile>();
+  readonly certificateProfiles = new Map<string, CertificateProfile>();
   readonly certificates: StoredCert[] = [];
   readonly approvals = new Map<number, Approval>();
   readonly admins: Set<string>;
   private nextApprovalId = 4711;
   private replyFaults: ReplyFault[] = [];
-  private readonly validityDays: number;
+  private nextProfileId = 1_450_000_001;
 
   constructor(private readonly opts: DoubleStateOptions) {
     this.caName = opts.caName ?? 'DoubleIssuingCA';
@@ -143,8 +158,20 @@ export class DoubleState {
       ACME_SERVER: { certificateProfiles: ['SERVER'], caNames: [this.caName], approvalsRequired: 0, refuseNames: /(^|\.)refused\.example\.test$/ },
       ACME_REGISTRATION: { certificateProfiles: ['ENDUSER', 'SERVER'], caNames: [this.caName], approvalsRequired: 0 },
     };
-    for (const [name, p] of Object.entries(opts.profiles ?? defaults)) this.profiles.set(name, p);
-    this.validityDays = opts.certificateProfileValidityDays ?? 90;
+    for (const [name, cp] of Object.entries(opts.certificateProfiles ?? defaultCertificateProfiles())) this.certificateProfiles.set(name, cp);
+    for (const [name, p] of Object.entries(opts.profiles ?? defaults)) {
+      const missing = p.certificateProfiles.filter((cp) => !this.certificateProfiles.has(cp));
+      if (missing.length > 0) throw new Error(`end entity profile ${name} offers unknown certificate profile(s) ${missing.join(', ')}`);
+      this.profiles.set(name, p);
+    }
+  }
+
+  /** An end entity profile's id; one is picked (and kept) for a profile that has none. */
+  endEntityProfileId(name: string): number {
+    const p = this.profiles.get(name);
+    if (!p) throw new Error(`no end entity profile ${name}`);
+    p.id ??= this.nextProfileId++;
+    return p.id;
   }
 
   private get ca(): KeyedCert {
@@ -168,8 +195,7 @@ export class DoubleState {
     if (u.caName !== this.caName) throw new EjbcaFault('CADoesntExistsException', `CA with name ${u.caName} doesn't exist.`);
     const eep = this.profiles.get(u.endEntityProfileName);
     if (!eep) throw new EjbcaFault('EjbcaException', `Error End Entity profile ${u.endEntityProfileName} doesn't exists.`, { errorCode: 'EE_PROFILE_NOT_EXISTS' });
-    const known = new Set([...this.profiles.values()].flatMap((p) => p.certificateProfiles));
-    if (!known.has(u.certificateProfileName)) throw new EjbcaFault('EjbcaException', `Error Certificate profile ${u.certificateProfileName} doesn't exists.`, { errorCode: 'CERT_PROFILE_NOT_EXISTS' });
+    if (!this.certificateProfiles.has(u.certificateProfileName)) throw new EjbcaFault('EjbcaException', `Error Certificate profile ${u.certificateProfileName} doesn't exists.`, { errorCode: 'CERT_PROFILE_NOT_EXISTS' });
     const refuse = (msg: string) => new EjbcaFault('UserDoesntFullfillEndEntityProfile', msg);
     if (!eep.certificateProfiles.includes(u.certificateProfileName)) throw refuse(`Certificate profile ${u.certificateProfileName} is not available in end entity profile ${u.endEntityProfileName}.`);
     if (!['USERGENERATED', 'P12', 'JKS', 'PEM'].includes(u.tokenType)) throw refuse(`Token type ${u.tokenType} is not allowed.`);
@@ -244,10 +270,16 @@ export class DoubleState {
       throw new EjbcaFault('EjbcaException', `Got request for user ${username} with status ${u.status}; expected NEW (10).`, { errorCode: 'USER_WRONG_STATUS' });
     }
     if (u.password === undefined || password !== u.password) throw new EjbcaFault('EjbcaException', 'Wrong username or password', { errorCode: 'LOGIN_ERROR' });
-    const publicKey = await this.csrKey(pkcs10);
+    const cp = this.certificateProfiles.get(u.certificateProfileName);
+    if (!cp) throw new EjbcaFault('EjbcaException', `Certificate profile ${u.certificateProfileName} doesn't exist.`, { errorCode: 'CERT_PROFILE_NOT_EXISTS' });
+    const publicKey = await this.csrKey(pkcs10, cp);
     const now = this.opts.clock.now();
     const notBefore = u.startTime ? parseTime(u.startTime, now) : now;
-    let notAfter = u.endTime ? parseTime(u.endTime, notBefore) : new Date(notBefore.getTime() + this.validityDays * DAY_MS);
+    const longest = profileEnd(cp, notBefore);
+    if (!longest) throw new EjbcaFault('EjbcaException', `Certificate profile ${u.certificateProfileName} has no usable validity.`, { errorCode: 'INTERNAL_ERROR' });
+    // A requested end (validity override) later than the profile allows is cut to the profile's; so is one after the CA's.
+    let notAfter = u.endTime ? parseTime(u.endTime, notBefore) : longest;
+    if (notAfter.getTime() > longest.getTime()) notAfter = longest;
     if (notAfter.getTime() > this.ca.cert.notAfter.getTime()) notAfter = this.ca.cert.notAfter;
     const options = {
       dn: u.subjectDN,
@@ -269,7 +301,8 @@ export class DoubleState {
     return der;
   }
 
-  private async csrKey(pkcs10: string): Promise<webcrypto.CryptoKey> {
+  /** The CSR's key, if its signature verifies and the certificate profile allows it (CertificateProfile.verifyKey). */
+  private async csrKey(pkcs10: string, cp: CertificateProfile): Promise<webcrypto.CryptoKey> {
     const bad = (msg: string, errorCode = 'BAD_REQUEST_SIGNATURE') => new EjbcaFault('EjbcaException', msg, { errorCode });
     let csr: x509.Pkcs10CertificateRequest;
     try {
@@ -282,8 +315,12 @@ export class DoubleState {
     const alg = csr.publicKey.algorithm;
     const key = await csr.publicKey.export(alg, ['verify']).catch(() => undefined);
     if (!key) throw bad('Unsupported key in the PKCS#10 request.', 'ILLEGAL_KEY');
-    if ('namedCurve' in key.algorithm && !['P-256', 'P-384'].includes(String(key.algorithm.namedCurve))) throw bad('Illegal key: curve not allowed by the certificate profile.', 'ILLEGAL_KEY');
-    if ('modulusLength' in key.algorithm && Number(key.algorithm.modulusLength) < 2048) throw bad('Illegal key length: less than 2048 bits.', 'ILLEGAL_KEY');
+    const name = key.algorithm.name;
+    const curve = 'namedCurve' in key.algorithm ? String(key.algorithm.namedCurve) : undefined;
+    const algorithm = name.startsWith('RSA') ? 'RSA' : name === 'ECDSA' ? 'ECDSA' : name;
+    const bits = 'modulusLength' in key.algorithm ? Number(key.algorithm.modulusLength) : (EC_BITS[curve ?? ''] ?? 0);
+    const refused = refusedKey(cp, { algorithm, bits, ...(curve ? { curve } : {}) });
+    if (refused) throw bad(refused, 'ILLEGAL_KEY');
     return key;
   }
 
@@ -303,6 +340,39 @@ export class DoubleState {
   caChain(caName: string): Uint8Array[] {
     if (caName !== this.caName) throw new EjbcaFault('CADoesntExistsException', `CA with name ${caName} doesn't exist.`);
     return [this.ca.cert, this.opts.ca.root.cert].map((c) => new Uint8Array(c.rawData));
+  }
+
+  // ---------------------------------------------------------------- profiles
+
+  /** ejbcaws.wsdl getAuthorizedEndEntityProfiles: the administrator may use every profile; sorted by name. */
+  authorizedEndEntityProfiles(): NameAndId[] {
+    return [...this.profiles.keys()].map((name) => ({ id: this.endEntityProfileId(name), name })).sort(byName);
+  }
+
+  /** ejbcaws.wsdl getAvailableCertificateProfiles: an unknown end entity profile id gives an empty list (EJBCA ignores EndEntityProfileNotFoundException). */
+  availableCertificateProfiles(endEntityProfileId: number): NameAndId[] {
+    const eep = [...this.profiles.keys()].find((name) => this.endEntityProfileId(name) === endEntityProfileId);
+    if (eep === undefined) return [];
+    return (this.profiles.get(eep)?.certificateProfiles ?? []).map((name) => ({ id: this.certificateProfile(name).id, name })).sort(byName);
+  }
+
+  certificateProfile(name: string): CertificateProfile {
+    const cp = this.certificateProfiles.get(name);
+    if (!cp) throw new Error(`no certificate profile ${name}`);
+    return cp;
+  }
+
+  /** ejbcaws.wsdl getProfile(id, type): type "cp" (any case) gives the certificate profile's XMLEncoder XML. */
+  profileXml(id: number, type: string): string {
+    const kind = type.toLowerCase();
+    if (kind === 'cp') {
+      const cp = [...this.certificateProfiles.values()].find((p) => p.id === id);
+      // EJBCA wraps CertificateProfileDoesNotExistException as an internal error.
+      if (!cp) throw new EjbcaFault('EjbcaException', `Could not find certificate profile with ID ${id}.`, { errorCode: 'INTERNAL_ERROR' });
+      return certificateProfileXml(cp);
+    }
+    if (kind === 'eep') throw new EjbcaFault('EjbcaException', 'End entity profiles as XML are not implemented by the EJBCA double.', { errorCode: 'INTERNAL_ERROR' });
+    throw new EjbcaFault('UnknownProfileTypeException', `Unknown profile type '${type}'. Recognized types are 'eep' for End Entity Profiles and 'cp' for Certificate Profiles`);
   }
 
   // ---------------------------------------------------------------- revocation
