@@ -46,6 +46,12 @@ export interface RevokeStatusWs {
   revocationDate?: Date;
 }
 
+/** ejbcaws.wsdl nameAndId: an end entity or certificate profile (or CA) by id and name. */
+export interface NameAndIdWs {
+  id: number;
+  name: string;
+}
+
 export interface EjbcaWsClient {
   editUser(user: UserDataWs, signal: AbortSignal): Promise<void>;
   /** At most 100 end entities; an empty list when none match. */
@@ -62,6 +68,12 @@ export interface EjbcaWsClient {
   /** >0 approvals still needed, 0 approved, <0 rejected or expired (ApprovalDataVO states). */
   getRemainingNumberOfApprovals(requestId: number, signal: AbortSignal): Promise<number>;
   getEjbcaVersion(signal: AbortSignal): Promise<string>;
+  /** The end entity profiles the administrator may create end entities in. */
+  getAuthorizedEndEntityProfiles(signal: AbortSignal): Promise<NameAndIdWs[]>;
+  /** The certificate profiles an end entity profile offers; empty for an unknown profile id. */
+  getAvailableCertificateProfiles(endEntityProfileId: number, signal: AbortSignal): Promise<NameAndIdWs[]>;
+  /** getProfile(arg0 id, arg1 "eep" | "cp"): the profile as XML, the xs:base64Binary field as sent. */
+  getProfile(profileId: number, profileType: 'eep' | 'cp', signal: AbortSignal): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -141,6 +153,7 @@ const UserDataReply = z.object({
 });
 const Envelope = <T extends z.ZodType>(ret: T) => z.object({ return: ret }).nullish();
 const CertificateReply = z.object({ certificateData: z.string() });
+const NameAndIdReply = z.object({ id: int, name: text.optional().default('') });
 const FaultShape = z.object({
   faultcode: text.optional().default('soap:Server'),
   faultstring: text.optional().default(''),
@@ -276,6 +289,20 @@ export async function createEjbcaWsClient(o: ClientOptions): Promise<EjbcaWsClie
     },
     async getEjbcaVersion(signal) {
       return parse('getEjbcaVersion', Envelope(text), await call('getEjbcaVersion', {}, signal, true))?.return ?? '';
+    },
+    async getAuthorizedEndEntityProfiles(signal) {
+      const reply = await call('getAuthorizedEndEntityProfiles', {}, signal, true);
+      return parse('getAuthorizedEndEntityProfiles', Envelope(many(NameAndIdReply)), reply)?.return ?? [];
+    },
+    async getAvailableCertificateProfiles(endEntityProfileId, signal) {
+      const reply = await call('getAvailableCertificateProfiles', { arg0: endEntityProfileId }, signal, true);
+      return parse('getAvailableCertificateProfiles', Envelope(many(NameAndIdReply)), reply)?.return ?? [];
+    },
+    async getProfile(profileId, profileType, signal) {
+      const reply = await call('getProfile', { arg0: profileId, arg1: profileType }, signal, true);
+      const data = parse('getProfile', Envelope(z.string()), reply)?.return;
+      if (data === undefined) throw new EjbcaWsTransportError('getProfile', 'protocol', `getProfile: no profile in the reply for ${profileType} ${profileId}`);
+      return data;
     },
     async close() {
       agent.destroy();

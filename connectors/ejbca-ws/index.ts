@@ -23,10 +23,13 @@ import {
   type RevocationStatusSource,
   type RevokeRequest,
   type SdkRevocationReason,
+  type TemplateCatalog,
+  type TemplateInfo,
   type TrustAnchors,
 } from '../../src/sdk/index.js';
 import { createEjbcaWsClient, EjbcaWsFault, type EjbcaWsClient, type UserDataWs } from './client.js';
 import { EjbcaWsConfigSchema, shippedWsdl, type EjbcaWsConfig } from './config.js';
+import { certificateProfileLimits } from './certificate-profile.js';
 import {
   MATCH_EQUALS,
   MATCH_USERNAME,
@@ -58,7 +61,21 @@ export { createEjbcaWsClient, type EjbcaWsClient } from './client.js';
 const STATUS_NEW = 10;
 const STATUS_GENERATED = 40;
 
-export type EjbcaWsConnector = Connector & RegistrationSync & RevocationStatusSource & TrustAnchors & HealthProbe;
+export type EjbcaWsConnector = Connector & RegistrationSync & RevocationStatusSource & TemplateCatalog & TrustAnchors & HealthProbe;
+
+/** getProfile calls in flight at once while listing templates. */
+const PROFILE_READS_AT_ONCE = 4;
+
+/** `fn` over `items`, at most `limit` at a time, results in input order. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
 
 /** Template attributes that override the connector's defaults for one profile. */
 const TemplateAttributes = z.object({ caName: z.string().min(1).optional(), endEntityProfile: z.string().min(1).optional() }).loose();
@@ -312,6 +329,41 @@ class EjbcaWs implements EjbcaWsConnector {
     const refused = refusedIdentifiers(req.identifiers, state.allowedNames);
     if (refused.length > 0) {
       throw new ConnectorError('rejected', `registration "${ref.id}" may not order ${refused.map((i) => i.value).join(', ')}`, { identifiers: refused });
+    }
+  }
+
+  // ---------------------------------------------------------------- templates
+
+  /**
+   * TemplateCatalog: one entry per certificate profile that an end entity profile the administrator
+   * may use offers (getAuthorizedEndEntityProfiles, then getAvailableCertificateProfiles for each),
+   * each certificate profile once however many end entity profiles offer it, with the limits its
+   * getProfile(id, "cp") XML states (certificate-profile.ts). Every authorized end entity profile
+   * counts, not only `endEntityProfile`: a gateway profile's template may name another one in its
+   * `endEntityProfile` attribute, which this call does not see. A limit that cannot be read is
+   * left out (no limit) and logged at warn.
+   */
+  async templates(signal: AbortSignal): Promise<TemplateInfo[]> {
+    try {
+      const eeps = await this.client.getAuthorizedEndEntityProfiles(signal);
+      for (const name of new Set([this.config.endEntityProfile, this.config.registration.endEntityProfile ?? this.config.endEntityProfile])) {
+        if (!eeps.some((e) => e.name === name)) {
+          this.deps.log.warn({ connector: this.deps.name, endEntityProfile: name, authorized: eeps.map((e) => e.name) }, 'configured EJBCA end entity profile is not among those the administrator may use');
+        }
+      }
+      const offered = await mapLimited(eeps, PROFILE_READS_AT_ONCE, (eep) => this.client.getAvailableCertificateProfiles(eep.id, signal));
+      const profiles = new Map<number, string>(); // id → name, first seen first
+      for (const cp of offered.flat()) if (!profiles.has(cp.id)) profiles.set(cp.id, cp.name);
+      const now = this.deps.clock.now();
+      return await mapLimited([...profiles], PROFILE_READS_AT_ONCE, async ([id, name]) => {
+        const limits = certificateProfileLimits(await this.client.getProfile(id, 'cp', signal), now);
+        for (const problem of limits.problems) {
+          this.deps.log.warn({ connector: this.deps.name, certificateProfile: name, problem }, 'EJBCA certificate profile: limit not read; none assumed');
+        }
+        return { name, ...(limits.keyTypes ? { keyTypes: limits.keyTypes } : {}), ...(limits.maxValiditySeconds !== undefined ? { maxValiditySeconds: limits.maxValiditySeconds } : {}) };
+      });
+    } catch (e) {
+      throw toConnectorError(e, this.ctx());
     }
   }
 

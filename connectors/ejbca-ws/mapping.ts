@@ -289,6 +289,7 @@ export function toConnectorError(e: unknown, ctx: ErrorContext = {}): ConnectorE
       case 'EndEntityProfileNotFoundException':
       case 'CertificateProfileDoesNotExistException':
       case 'IllegalQueryException':
+      case 'UnknownProfileTypeException': // getProfile with a type other than "eep" or "cp"
         return new ConnectorError('misconfigured', msg, { ...withTicket, cause: e });
       case 'EjbcaException':
       case 'CesecoreException':

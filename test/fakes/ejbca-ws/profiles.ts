@@ -28,7 +28,7 @@ export interface CertificateProfile {
 const DEFAULT_BIT_LENGTHS = [0, 192, 224, 239, 256, 384, 512, 521, 1024, 1536, 2048, 3072, 4096, 6144, 8192];
 
 /** What the double has unless told otherwise; the limits fit the gateway's profile defaults (397d, RSA 2048–4096, P-256, P-384). */
-export function defaultCertificateProfiles(): Record<string, CertificateProfile> {
+export function defaultCertificateProfiles(): Record<'SERVER' | 'ENDUSER', CertificateProfile> {
   return {
     SERVER: { id: 9, keyAlgorithms: ['RSA', 'ECDSA'], bitLengths: [2048, 3072, 4096], ecCurves: ['secp256r1', 'secp384r1'], encodedValidity: '2y' },
     // The fixed end user profile as an old installation keeps it: every algorithm, the default bit lengths, validity in days.

@@ -1,7 +1,8 @@
 /**
  * ejbca-ws behaviour the generic contract does not pin down, against the EJBCA double: what lands
  * in EJBCA (end entities, custom data, validity), retries, authorisation, TLS and chain problems,
- * and the double's own refusal of requests off the schema.
+ * the template catalog read from certificate profiles, and the double's own refusal of requests off
+ * the schema.
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
@@ -9,17 +10,20 @@ import https from 'node:https';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConnectorError, type ConnectorDeps } from '../../../../src/sdk/index.js';
 import { TestClock } from '../../../../src/lib/clock.js';
 import { SeededRandom } from '../../../../src/lib/random.js';
-import { ejbcaWsConnector, type EjbcaWsConfig, type EjbcaWsConnector } from '../../../../connectors/ejbca-ws/index.js';
+import { createEjbcaWsClient, ejbcaWsConnector, type EjbcaWsConfig, type EjbcaWsConnector } from '../../../../connectors/ejbca-ws/index.js';
+import { EjbcaWsFault } from '../../../../connectors/ejbca-ws/client.js';
 import { startEjbcaDouble, type EjbcaDouble } from '../../../fakes/ejbca-ws/server.js';
 import { createDoubleCa } from '../../../fakes/ejbca-ws/ca.js';
 import { account, issueRequest, quietLogger } from '../../../contract/connector-subjects.js';
 
 const signal = (): AbortSignal => AbortSignal.timeout(10_000);
 const TEMPLATE = { name: 'SERVER', attributes: {} };
+const WSDL = fileURLToPath(new URL('../../../../connectors/ejbca-ws/wsdl/ejbcaws.wsdl', import.meta.url));
 
 async function failure(p: Promise<unknown>): Promise<ConnectorError> {
   const e = await p.then(
@@ -37,7 +41,10 @@ describe('ejbca-ws connector against the EJBCA double', () => {
   const clock = new TestClock('2030-01-01T00:00:00Z');
   const started: EjbcaWsConnector[] = [];
 
-  const deps = (): ConnectorDeps => ({ log: quietLogger(), clock, random: new SeededRandom('ejbca'), dataDir: dir, name: 'ejbca', baseUrl: () => 'https://gw.test' });
+  /** What the connector logged at warn in this case. */
+  let warnings: { msg: string; obj: Record<string, unknown> }[] = [];
+  const log = { ...quietLogger(), warn: (obj: object, msg?: string) => void warnings.push({ msg: msg ?? '', obj: obj as Record<string, unknown> }) };
+  const deps = (): ConnectorDeps => ({ log, clock, random: new SeededRandom('ejbca'), dataDir: dir, name: 'ejbca', baseUrl: () => 'https://gw.test' });
   async function connect(overrides: Partial<EjbcaWsConfig> = {}): Promise<EjbcaWsConnector> {
     const config = ejbcaWsConnector.configSchema.parse({
       type: 'ejbca-ws',
@@ -56,6 +63,7 @@ describe('ejbca-ws connector against the EJBCA double', () => {
   }
 
   beforeEach(async () => {
+    warnings = [];
     double = await startEjbcaDouble({ clock });
     dir = await mkdtemp(join(tmpdir(), 'ejbca-unit-'));
     files = { clientCert: join(dir, 'admin.pem'), clientKey: join(dir, 'admin.key'), caCert: join(dir, 'ca.pem') };
@@ -196,6 +204,75 @@ describe('ejbca-ws connector against the EJBCA double', () => {
     double.control.approve(ticket);
     double.control.disable('acme-acct-1-ord-12');
     expect((await failure(c.status({ requestId: 'ord-12', ticket }, signal()))).code).toBe('rejected');
+  });
+
+  // ------------------------------------------------------------ templates (TemplateCatalog)
+
+  const SERVER_LIMITS = { name: 'SERVER', keyTypes: ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384'], maxValiditySeconds: 730 * 86_400 };
+  const ENDUSER_LIMITS = { name: 'ENDUSER', keyTypes: ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384', 'ec-p521', 'ed25519'], maxValiditySeconds: 730 * 86_400 };
+
+  it('lists every certificate profile its end entity profiles offer, once, with the limits EJBCA states', async () => {
+    const c = await connect();
+    // ACME_REGISTRATION offers ENDUSER and SERVER, ACME_SERVER offers SERVER: SERVER is listed once.
+    expect(await c.templates(signal())).toEqual([ENDUSER_LIMITS, SERVER_LIMITS]);
+    double.control.setCertificateProfile('SHORT', { id: 1_234_567, keyAlgorithms: ['RSA'], bitLengths: [3072, 4096], ecCurves: [], encodedValidity: '90d' });
+    double.control.offerCertificateProfile('ACME_SERVER', 'SHORT');
+    expect(await c.templates(signal())).toEqual([ENDUSER_LIMITS, SERVER_LIMITS, { name: 'SHORT', keyTypes: ['rsa-3072', 'rsa-4096'], maxValiditySeconds: 90 * 86_400 }]);
+    expect(warnings).toEqual([]);
+  });
+
+  it('leaves a limit it cannot read undefined and warns, never guessing one', async () => {
+    const c = await connect();
+    double.control.setCertificateProfile('ODD', { id: 77, keyAlgorithms: ['RSA'], bitLengths: [], ecCurves: ['ANY_EC_CURVE'], encodedValidity: '2 fortnights' });
+    double.control.offerCertificateProfile('ACME_SERVER', 'ODD');
+    expect((await c.templates(signal())).find((t) => t.name === 'ODD')).toEqual({ name: 'ODD' });
+    expect(warnings.map((w) => [w.obj['certificateProfile'], w.obj['problem']])).toEqual([
+      ['ODD', expect.stringContaining('give no key length range')],
+      ['ODD', 'encodedvalidity "2 fortnights" is neither a positive relative time nor an end date'],
+    ]);
+  });
+
+  it('also lists the profiles of end entity profiles other than its own, and warns when its own is not offered', async () => {
+    const c = await connect({ endEntityProfile: 'NOT_MINE' });
+    expect((await c.templates(signal())).map((t) => t.name)).toEqual(['ENDUSER', 'SERVER']);
+    expect(warnings).toEqual([{ msg: 'configured EJBCA end entity profile is not among those the administrator may use', obj: expect.objectContaining({ endEntityProfile: 'NOT_MINE', authorized: ['ACME_REGISTRATION', 'ACME_SERVER'] }) }]);
+  });
+
+  it('maps failures while listing templates like every other call', async () => {
+    const c = await connect({ timeoutMs: 500 });
+    await double.control.fail({ kind: 'http-500', times: 1 });
+    expect((await failure(c.templates(signal()))).code).toBe('unavailable');
+    await double.control.fail({ kind: 'slow' });
+    expect((await failure(c.templates(signal()))).code).toBe('timeout');
+    await double.control.heal();
+    double.control.denyAdmin('gateway-ra-admin');
+    expect((await failure(c.templates(signal()))).code).toBe('unauthorized');
+  });
+
+  it('has the double answer getProfile as EJBCA does for an unknown id or type', async () => {
+    const client = await createEjbcaWsClient({ url: double.url, wsdlPath: WSDL, clientCertPath: files.clientCert, clientKeyPath: files.clientKey, caCertPath: files.caCert, timeoutMs: 5000, retries: 0, retryBackoffMs: 0, log: quietLogger() });
+    try {
+      const fault = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
+      expect(await fault(client.getProfile(424242, 'cp', signal()))).toMatchObject({ element: 'EjbcaException', errorCode: 'INTERNAL_ERROR' });
+      expect(await fault(client.getProfile(9, 'xyz' as 'cp', signal()))).toMatchObject({ element: 'UnknownProfileTypeException' });
+      expect(await fault(client.getProfile(9, 'xyz' as 'cp', signal()))).toBeInstanceOf(EjbcaWsFault);
+      expect(await client.getAvailableCertificateProfiles(999, signal())).toEqual([]);
+      expect(Buffer.from(await client.getProfile(9, 'CP' as 'cp', signal()), 'base64').toString()).toContain('<string>encodedvalidity</string>');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('has the double apply the certificate profile at issuance: key algorithm, curve, and the longest validity', async () => {
+    const c = await connect();
+    double.control.setCertificateProfile('SERVER', { id: 9, keyAlgorithms: ['RSA'], bitLengths: [2048, 4096], ecCurves: [], encodedValidity: '30d' });
+    const p256 = await issueRequest('ord-13', ['k.example.test'], TEMPLATE); // the helper's CSRs use P-256
+    expect(await failure(c.issue(p256, signal()))).toMatchObject({ code: 'bad-request', message: expect.stringContaining('ILLEGAL_KEY') });
+    double.control.setCertificateProfile('SERVER', { id: 9, keyAlgorithms: ['ECDSA'], bitLengths: [], ecCurves: ['prime256v1'], encodedValidity: '30d' });
+    const notBefore = new Date('2030-01-02T00:00:00Z');
+    const long = { ...(await issueRequest('ord-14', ['l.example.test'], TEMPLATE)), validity: { notBefore, notAfter: new Date('2030-03-03T00:00:00Z') } };
+    const leaf = new x509.X509Certificate((await c.issue(long, signal())).leafPem);
+    expect(leaf.notAfter).toEqual(new Date('2030-02-01T00:00:00Z')); // cut to the profile's 30 days
   });
 
   it('has the double refuse a request off the schema with a soap:Client fault', async () => {

@@ -229,6 +229,7 @@ describe('toConnectorError', () => {
     ['ApprovalRequestExpiredException', undefined, 'rejected'],
     ['CADoesntExistsException', undefined, 'misconfigured'],
     ['IllegalQueryException', undefined, 'misconfigured'],
+    ['UnknownProfileTypeException', undefined, 'misconfigured'],
     ['EjbcaException', 'ILLEGAL_KEY', 'bad-request'],
     ['EjbcaException', 'BAD_REQUEST_SIGNATURE', 'bad-request'],
     ['EjbcaException', 'EE_PROFILE_NOT_EXISTS', 'misconfigured'],
