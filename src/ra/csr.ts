@@ -49,7 +49,7 @@ export async function checkCsr(
   // key of the account key pair".
   if (accountKeyThumbprint !== undefined) {
     const jwk = csr.key.export({ format: 'jwk' });
-    if ((await thumbprintOfJwk(jwk as Record<string, unknown>)) === accountKeyThumbprint) {
+    if (thumbprintOfJwk(jwk as Record<string, unknown>) === accountKeyThumbprint) {
       throw problem.badCSR('the CSR public key is the account key; the certificate needs a key of its own (RFC 8555 §11.1)');
     }
   }

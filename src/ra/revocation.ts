@@ -66,7 +66,7 @@ export class Revocation {
     if (requester.kind === 'certificate-key') {
       // §7.6: signed with the certificate's own key: the JWK must be the certificate's public key.
       const certJwk = cert.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
-      if ((await thumbprintOfJwk(certJwk)) !== requester.key.thumbprint) throw problem.unauthorized('the request is not signed by the certificate key');
+      if (thumbprintOfJwk(certJwk) !== requester.key.thumbprint) throw problem.unauthorized('the request is not signed by the certificate key');
       return;
     }
     const account = requester.account;

@@ -287,6 +287,14 @@ describe('verifyJws', () => {
     await expectProblem(async () => verifyJws(jws, header, await importAccountKey(es256.jwk, 'ES256')), 'badPublicKey', 400);
   });
 
+  it('refuses an ES256 signature in DER (ASN.1) form: RFC 7518 §3.4 wants R ‖ S', async () => {
+    const { KeyObject, sign } = await import('node:crypto');
+    const body = await signJws({ key: es256, jwk: true, nonce: NONCE, url: URL_NEW_ACCOUNT, payload: { a: 1 } });
+    const derSig = sign('sha256', Buffer.from(`${body.protected}.${body.payload}`), { key: KeyObject.from(es256.privateKey), dsaEncoding: 'der' });
+    const p = await expectProblem(() => acceptJwk({ ...body, signature: base64url.encode(derSig) }), 'malformed', 400);
+    expect(p.detail).toBe('JWS signature is invalid');
+  });
+
   it('refuses a payload that is not JSON', async () => {
     const body = await signJws({ key: es256, jwk: true, nonce: NONCE, url: URL_NEW_ACCOUNT, payload: 'not json' });
     await expectProblem(() => acceptJwk(body), 'malformed', 400);
