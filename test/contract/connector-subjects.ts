@@ -15,7 +15,7 @@ import { EmbeddedStore } from '../../connectors/embedded/store.js';
 import { normalizeSerial } from '../../connectors/embedded/mapping.js';
 import { ejbcaWsConnector } from '../../connectors/ejbca-ws/index.js';
 import { cfsslConnector } from '../../connectors/cfssl/index.js';
-import type { AccountSummary, Connector, ConnectorDeps, IssueRequest, SdkIdentifier, SdkLogger, SdkRevocationReason, TemplateRef } from '../../src/sdk/index.js';
+import type { AccountSummary, Connector, ConnectorDeps, IssueRequest, SdkIdentifier, SdkLogger, SdkRevocationReason, TemplateInfo, TemplateRef } from '../../src/sdk/index.js';
 import { SeededRandom } from '../../src/lib/random.js';
 import type { TestClock } from '../../src/lib/clock.js';
 import { startEjbcaDouble } from '../fakes/ejbca-ws/server.js';
@@ -40,6 +40,8 @@ export interface Capabilities {
   brokenCertificates: readonly BrokenCertificate[];
   /** Certificates can be revoked behind the connector's back (admin GUI, database). */
   outOfBandRevocation: boolean;
+  /** The connector implements TemplateCatalog and the backend keeps templates with limits. */
+  templates: boolean;
 }
 
 export interface Backend {
@@ -56,6 +58,8 @@ export interface Backend {
   fail(mode: FailureMode): Promise<void>;
   heal(): Promise<void>;
   breakNextCertificate(kind: BrokenCertificate): void;
+  /** The templates the backend holds, as TemplateCatalog should report them (each once, in its order). */
+  heldTemplates(): TemplateInfo[];
   /** Requests the double refused as not matching the wire format (must stay empty). */
   protocolErrors(): string[];
 }
@@ -129,7 +133,7 @@ export function account(accountId: string): AccountSummary {
 
 const embedded: Subject = {
   name: 'embedded',
-  capabilities: { approvals: false, registrations: false, slowBackend: false, failureModes: ['store-closed'], brokenCertificates: [], outOfBandRevocation: true },
+  capabilities: { approvals: false, registrations: false, slowBackend: false, failureModes: ['store-closed'], brokenCertificates: [], outOfBandRevocation: true, templates: false },
   async start({ clock }) {
     const dataDir = await mkdtemp(join(tmpdir(), 'contract-embedded-'));
     const config = embeddedConnector.configSchema.parse({ type: 'embedded' });
@@ -150,6 +154,7 @@ const embedded: Subject = {
         setAllowedNames: none('registrations'),
         slow: none('slow mode'),
         breakNextCertificate: none('broken certificates'),
+        heldTemplates: none('template catalog'),
         // The embedded CA's "admin GUI" is its database: revoke there, as an operator with sqlite3 would.
         async revokeOutOfBand(serial, reason) {
           const store = new EmbeddedStore(caDirectory(dataDir, 'embedded'));
@@ -185,7 +190,7 @@ let doubleCa: Promise<DoubleCa> | undefined;
 
 const ejbcaWs: Subject = {
   name: 'ejbca-ws',
-  capabilities: { approvals: true, registrations: true, slowBackend: true, failureModes: ['connection-refused', 'http-500', 'soap-fault'], brokenCertificates: ['garbage', 'unchained'], outOfBandRevocation: true },
+  capabilities: { approvals: true, registrations: true, slowBackend: true, failureModes: ['connection-refused', 'http-500', 'soap-fault'], brokenCertificates: ['garbage', 'unchained'], outOfBandRevocation: true, templates: true },
   async start({ clock }) {
     const double = await startEjbcaDouble({ clock, ca: await (doubleCa ??= createDoubleCa()) });
     const dir = await mkdtemp(join(tmpdir(), 'contract-ejbca-'));
@@ -222,6 +227,12 @@ const ejbcaWs: Subject = {
         },
         heal: () => control.heal(),
         breakNextCertificate: (kind) => control.breakNextCertificate(kind),
+        // The double's default certificate profiles (test/fakes/ejbca-ws/profiles.ts), offered by
+        // ACME_REGISTRATION (ENDUSER, SERVER) and ACME_SERVER (SERVER): SERVER once.
+        heldTemplates: () => [
+          { name: 'ENDUSER', keyTypes: ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384', 'ec-p521', 'ed25519'], maxValiditySeconds: 730 * 86_400 },
+          { name: 'SERVER', keyTypes: ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384'], maxValiditySeconds: 730 * 86_400 },
+        ],
         protocolErrors: () => control.protocolErrors(),
       },
       async stop() {
@@ -244,7 +255,7 @@ const ejbcaWs: Subject = {
  */
 const cfssl: Subject = {
   name: 'cfssl',
-  capabilities: { approvals: false, registrations: false, slowBackend: true, failureModes: ['connection-refused', 'http-500'], brokenCertificates: [], outOfBandRevocation: true },
+  capabilities: { approvals: false, registrations: false, slowBackend: true, failureModes: ['connection-refused', 'http-500'], brokenCertificates: [], outOfBandRevocation: true, templates: false },
   async start({ clock }) {
     const backend = await startCfsslBackend({ ocspUrl: `${BASE_URL}/ocsp/cfssl` });
     const dataDir = await mkdtemp(join(tmpdir(), 'contract-cfssl-'));
@@ -269,6 +280,7 @@ const cfssl: Subject = {
         enableRegistration: none('registrations'),
         setAllowedNames: none('registrations'),
         breakNextCertificate: none('broken certificates'),
+        heldTemplates: none('template catalog'),
         revokeOutOfBand: (serial, reason) => backend.revokeDirect(serial, reason),
         async slow() {
           backend.setProxyMode('hold');

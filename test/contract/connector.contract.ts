@@ -6,7 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConnectorError, hasHealthProbe, hasRegistrationSync, hasRevocationStatus, type ConnectorErrorCode, type Issued } from '../../src/sdk/index.js';
+import { ConnectorError, hasHealthProbe, hasRegistrationSync, hasRevocationStatus, hasTemplateCatalog, type ConnectorErrorCode, type Issued } from '../../src/sdk/index.js';
 import { TestClock } from '../../src/lib/clock.js';
 import { account, issueRequest, makeCsr, subjects, type Harness } from './connector-subjects.js';
 
@@ -220,6 +220,15 @@ describe.each(subjects)('connector contract: $name', (subject) => {
     expect(err.info.identifiers).toEqual([{ type: 'dns', value: 'other.example.test' }]);
     const inside = await issueRequest('order-inside', ['x.y.allowed.example.test', 'exact.example.test'], h.template, { registration: ref.id, accountId: 'acct-names' });
     expectCertificate(await h.connector.issue(inside, signal()), ['x.y.allowed.example.test', 'exact.example.test']);
+  });
+
+  // ------------------------------------------------------------ templates
+
+  when(can.templates)('lists the templates the backend holds, each once, with their limits, the issuing one among them', async () => {
+    if (!hasTemplateCatalog(h.connector)) throw new Error('templates capability without TemplateCatalog');
+    const listed = await h.connector.templates(signal());
+    expect(listed).toEqual(h.backend.heldTemplates());
+    expect(listed.map((t) => t.name)).toContain(h.template.name);
   });
 
   // ------------------------------------------------------------ health
