@@ -79,24 +79,45 @@ export class RenewalInfoService {
     return { suggestedWindow: { start: iso(start), end: iso(end) }, retryAfterSeconds: RETRY_AFTER_SECONDS };
   }
 
-  /** Asks the backend whether an officer revoked the certificate there; records it when so. */
+  /** Asks the backend whether an officer revoked the certificate there (at most once a minute per certificate); records it when so. */
   private async refreshRevocation(profile: ProfileRuntime, cert: CertificateRecord): Promise<CertificateRecord> {
     if (cert.revokedAt || !hasRevocationStatus(profile.connector)) return cert;
-    const now = this.deps.clock.now().getTime();
-    if ((this.checked.get(cert.id) ?? 0) > now) return cert;
-    this.checked.set(cert.id, now + STATUS_CACHE_MS);
-    if (this.checked.size > 50_000) this.checked.delete(this.checked.keys().next().value as string);
+    if ((this.checked.get(cert.id) ?? 0) > this.deps.clock.now().getTime()) return cert;
     try {
-      const status = await profile.connector.certificateStatus(cert.serial, cert.issuer, AbortSignal.timeout(10_000));
-      if (!status.revoked) return cert;
-      const next: CertificateRecord = { ...cert, revokedAt: status.revokedAt ?? new Date(now), revocationReason: status.reason ?? 0 };
-      await this.deps.store.transaction((tx) => tx.updateCertificate(next));
-      this.deps.log.info({ serial: cert.serial, reason: next.revocationReason }, 'revocation learned from the backend');
-      return next;
+      return await this.learnRevocation(profile, cert, AbortSignal.timeout(10_000));
     } catch (e) {
       if (!isConnectorError(e)) throw e;
       this.deps.log.warn({ err: e, serial: cert.serial }, 'backend revocation status unavailable; answering from the gateway record');
       return cert;
     }
+  }
+
+  /**
+   * Asks the certificate's connector whether it was revoked in the backend (by an officer, say) and
+   * records the revocation when so: the one code path for this, used by renewalInfo (behind the
+   * one-minute cache) and by the status poller (revocation-poller.ts). A certificate already revoked,
+   * or of a connector that cannot tell, comes back as it is. Throws what the connector throws.
+   */
+  async learnRevocation(profile: ProfileRuntime, cert: CertificateRecord, signal: AbortSignal): Promise<CertificateRecord> {
+    if (cert.revokedAt || !hasRevocationStatus(profile.connector)) return cert;
+    const now = this.deps.clock.now();
+    this.checked.delete(cert.id);
+    this.checked.set(cert.id, now.getTime() + STATUS_CACHE_MS);
+    if (this.checked.size > 50_000) this.checked.delete(this.checked.keys().next().value as string);
+    const status = await profile.connector.certificateStatus(cert.serial, cert.issuer, signal);
+    if (!status.revoked) return cert;
+    const revokedAt = status.revokedAt ?? now;
+    const reason = status.reason ?? 0;
+    // Re-read inside the transaction, so what changed meanwhile (replacedBy, a revocation through
+    // ACME or by another instance) is kept rather than overwritten by the copy read before the call.
+    const recorded = await this.deps.store.transaction(async (tx) => {
+      const current = await tx.getCertificate(cert.id);
+      if (!current || current.revokedAt) return { record: current, learned: false };
+      const next: CertificateRecord = { ...current, revokedAt, revocationReason: reason };
+      await tx.updateCertificate(next);
+      return { record: next, learned: true };
+    });
+    if (recorded.learned) this.deps.log.info({ serial: cert.serial, reason }, 'revocation learned from the backend');
+    return recorded.record ?? cert;
   }
 }

@@ -181,6 +181,22 @@ describe('RenewalInfoService (RFC 9773 §4.2)', () => {
       expect(log.lines).toContainEqual(expect.objectContaining({ level: 'warn', msg: 'backend revocation status unavailable; answering from the gateway record' }));
     });
 
+    it('keeps what changed in the record while the backend was asked (a replacing order)', async () => {
+      const { cert } = await stored();
+      const account = accountRecord({ profile: 'web' });
+      const replacing = orderRecord(account, ['www.example.test']);
+      await store.transaction(async (tx) => {
+        await tx.insertAccount(account);
+        await tx.insertOrder(replacing.order, replacing.authzs);
+        await tx.updateCertificate({ ...cert, replacedBy: replacing.order.id });
+      });
+      backend.answer = { revoked: true, reason: 4 };
+      // `cert` is the copy read before the order replaced it.
+      const learned = await service.learnRevocation(learning, cert, AbortSignal.timeout(1000));
+      expect(learned).toMatchObject({ revocationReason: 4, replacedBy: replacing.order.id });
+      expect(await store.getCertificate(cert.id)).toMatchObject({ revocationReason: 4, replacedBy: replacing.order.id });
+    });
+
     it('lets an unexpected connector failure through', async () => {
       const { id } = await stored();
       backend.answer = new TypeError('bug in the connector');
