@@ -22,13 +22,14 @@ import { randomId, systemRandom, type Random } from '../lib/random.js';
 import { createRa, type Ra } from '../ra/index.js';
 import { ValidationRunner } from '../ra/validation.js';
 import { hasTrustAnchors, type Connector, type ConnectorFactory } from '../sdk/connector.js';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { AccountId, Store } from '../storage/store.js';
 import { checkCaa } from '../va/caa.js';
 import { createValidators } from '../va/index.js';
 import { createNetClient } from '../va/net-node.js';
 import { buildEndpoints, issuanceProfileFor } from './profiles.js';
 import { checkTemplateLimits, TemplateLimitWatch } from '../ra/template-limits.js';
+import { RevocationPoller } from '../ra/revocation-poller.js';
 import { ConfigError } from '../config/load.js';
 import { buildHttpApp, createMetricsRegistry, mountUnder } from './http.js';
 import { proxyRoutesOf } from './proxy-routes.js';
@@ -71,6 +72,7 @@ export interface Gateway {
 
 const CONNECTOR_CALL_TIMEOUT_MS = 30_000;
 const TEMPLATE_CHECK_TIMEOUT_MS = 30_000;
+const REVOCATION_POLL_BATCH = 100;
 
 function defaultBaseUrl(config: Config, address: AddressInfo | undefined): string {
   if (config.server.baseUrl) return config.server.baseUrl.replace(/\/+$/, '');
@@ -178,6 +180,20 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     timeoutMs: TEMPLATE_CHECK_TIMEOUT_MS,
     onResult: (r) => templateContradictions.set(r.contradictions.length),
   }, { checkedAt: startedAt, contradictions: [] });
+  // Issue #5 (RFC 9773): revocations made in the backend, learned by polling under a job lease.
+  const polledCertificates = new Counter({ name: 'acme_gateway_revocation_poll_certificates_total', help: 'Certificates asked about by the revocation status poller, by outcome', labelNames: ['outcome'], registers: [registry] });
+  const pollRounds = new Counter({ name: 'acme_gateway_revocation_poll_rounds_total', help: 'Rounds of the revocation status poller, by outcome', labelNames: ['outcome'], registers: [registry] });
+  const revocationPoller = new RevocationPoller(
+    { store, clock, log: log.child({ component: 'revocation-poll' }), renewalInfo: ra.renewalInfo, endpoints: profiles },
+    {
+      intervalMs: config.background.revocationPoll.interval,
+      concurrency: config.background.revocationPoll.concurrency,
+      timeoutMs: config.background.revocationPoll.timeout,
+      batchSize: REVOCATION_POLL_BATCH,
+      instanceId,
+      metrics: { certificate: (outcome) => polledCertificates.inc({ outcome }), round: (outcome) => pollRounds.inc({ outcome }) },
+    },
+  );
   const proxyRoutes = proxyRoutesOf(config, connectors);
   let proxyHealth: RouteHealth[] = [];
   const { app, proxy } = buildHttpApp({
@@ -189,6 +205,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     trustProxy: Boolean(config.server.baseUrl),
     proxyHealth: () => proxyHealth,
     templateLimits: () => templateWatch.last(),
+    revocationPoll: () => ({ enabled: revocationPoller.enabled, lastRound: revocationPoller.lastRound() }),
     operatorEndpoints: config.operatorEndpoints,
   });
   // Issue #7: each proxied route is probed at startup; the result is reported, never fatal.
@@ -220,6 +237,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     background = true;
     reconciler.start();
     templateWatch.start();
+    revocationPoller.start();
   };
 
   return {
@@ -263,7 +281,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
         }
         proxy.close();
         await probing;
-        await Promise.all([reconciler.stop(), templateWatch.stop()]);
+        await Promise.all([reconciler.stop(), templateWatch.stop(), revocationPoller.stop()]);
         await runner.drain();
         await issuance.stop();
         await Promise.allSettled([...connectors.values()].map((c) => c.close()));

@@ -16,6 +16,7 @@ import { createProxyMiddleware, type ProxyMiddleware } from '../proxy/middleware
 import { createOcspEndpoint } from '../proxy/ocsp-http.js';
 import type { RouteHealth } from '../proxy/probe.js';
 import type { TemplateLimitsResult } from '../ra/template-limits.js';
+import type { PollRound } from '../ra/revocation-poller.js';
 import { hasHealthProbe, hasOcspResponder, type Connector } from '../sdk/connector.js';
 import { publicationRouter } from './publication.js';
 
@@ -31,6 +32,8 @@ export interface HttpAppDeps {
   proxyHealth(): readonly RouteHealth[];
   /** Latest check of the profiles against their backend templates, for /health. */
   templateLimits(): TemplateLimitsResult;
+  /** Whether revocations are polled, and the latest round, for /health. */
+  revocationPoll(): { enabled: boolean; lastRound: PollRound | undefined };
   /** Serve GET /health and GET /metrics. */
   operatorEndpoints: boolean;
 }
@@ -106,11 +109,13 @@ function operatorRoutes(deps: HttpAppDeps): Middleware<AcmeState> {
     const proxy = deps.proxyHealth();
     const t = deps.templateLimits();
     const templateLimits = { checkedAt: t.checkedAt.toISOString(), ok: t.contradictions.length === 0 && t.error === undefined, contradictions: t.contradictions, ...(t.error !== undefined ? { error: t.error } : {}) };
+    const poll = deps.revocationPoll();
+    const revocationPoll = { enabled: poll.enabled, lastRound: poll.lastRound ? { ...poll.lastRound, startedAt: poll.lastRound.startedAt.toISOString(), finishedAt: poll.lastRound.finishedAt.toISOString() } : null };
     // Proxy routes and background checks are reported but never make the gateway unhealthy (issue
     // #7): every instance sees the same backend, and a balancer would take them all out at once.
     const ok = connectors.every((c) => c.ok);
     ctx.status = ok ? 200 : 503;
-    ctx.body = { ok, connectors, proxy, templateLimits };
+    ctx.body = { ok, connectors, proxy, templateLimits, revocationPoll };
   };
 }
 

@@ -89,6 +89,17 @@ export const ConfigSchema = z
           })
           .strict()
           .prefault({}),
+        revocationPoll: z
+          .object({
+            /** How often the certificates not revoked and not expired are asked about in their backend; 0: never. */
+            interval: duration('background.revocationPoll.interval').prefault('15m'),
+            /** Status calls in flight at once. */
+            concurrency: z.number().int().min(1).max(64).prefault(4),
+            /** Deadline of one status call. */
+            timeout: positiveDuration('background.revocationPoll.timeout').prefault('10s'),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
