@@ -3,6 +3,7 @@
  * transaction) and on a transaction (reads inside one).
  */
 import type { Kysely } from 'kysely';
+import { Prepared, PreparedByCount } from './prepared.js';
 import {
   NotFoundError,
   type AccountId,
@@ -33,7 +34,39 @@ import {
   rowToOrder,
   rowsToAuthzs,
   toMs,
+  type AuthzJoinRow,
 } from './mapping.js';
+import type { AccountsTable, CertificatesTable, ChallengesTable, OrdersTable } from './schema.js';
+
+/** Authorizations joined to their challenges: what rowsToAuthzs reads. */
+function authzsWithChallenges(db: Kysely<Database>) {
+  return db
+    .selectFrom('authorizations as a')
+    .leftJoin('challenges as c', 'c.authz_id', 'a.id')
+    .selectAll('a')
+    .select([
+      'c.id as c_id',
+      'c.type as c_type',
+      'c.token as c_token',
+      'c.status as c_status',
+      'c.validated_at as c_validated_at',
+      'c.error as c_error',
+      'c.validation_record as c_validation_record',
+      'c.updated_at as c_updated_at',
+    ]);
+}
+
+/** The queries every ACME request makes, built once (see prepared.ts). */
+const hot = {
+  account: new Prepared<[string]>(1, (db, p) => db.selectFrom('accounts').selectAll().where('id', '=', p(0))),
+  order: new Prepared<[string]>(1, (db, p) => db.selectFrom('orders').selectAll().where('id', '=', p(0))),
+  challenge: new Prepared<[string]>(1, (db, p) => db.selectFrom('challenges').selectAll().where('id', '=', p(0))),
+  certificate: new Prepared<[string]>(1, (db, p) => db.selectFrom('certificates').selectAll().where('id', '=', p(0))),
+  authzs: new PreparedByCount(
+    (n) => n,
+    (n) => (db, p) => authzsWithChallenges(db).where('a.id', 'in', Array.from({ length: n }, (_, i) => p(i))).orderBy('a.id').orderBy('c.position'),
+  ),
+};
 
 function checkLimit(limit: number): void {
   if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`page limit must be a positive integer, got ${limit}`);
@@ -43,7 +76,7 @@ export class SqlReader implements StoreReader {
   constructor(protected readonly db: Kysely<Database>) {}
 
   async getAccount(id: AccountId): Promise<AccountRecord | undefined> {
-    const row = await this.db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await hot.account.first<AccountsTable>(this.db, [id]);
     return row && rowToAccount(row);
   }
 
@@ -58,7 +91,7 @@ export class SqlReader implements StoreReader {
   }
 
   async getOrder(id: OrderId): Promise<OrderRecord | undefined> {
-    const row = await this.db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await hot.order.first<OrdersTable>(this.db, [id]);
     return row && rowToOrder(row);
   }
 
@@ -94,11 +127,7 @@ export class SqlReader implements StoreReader {
   async getAuthzs(ids: readonly AuthzId[]): Promise<AuthzRecord[]> {
     const unique = [...new Set(ids)];
     if (unique.length === 0) return [];
-    const rows = await this.authzsWithChallenges()
-      .where('a.id', 'in', unique)
-      .orderBy('a.id')
-      .orderBy('c.position')
-      .execute();
+    const rows = (await hot.authzs.for(unique.length).execute<AuthzJoinRow>(this.db, unique)).rows;
     const byId = new Map(rowsToAuthzs(rows).map((a) => [a.id, a]));
     return unique.flatMap((id) => byId.get(id) ?? []);
   }
@@ -108,7 +137,7 @@ export class SqlReader implements StoreReader {
    * back; the caller picks by `wildcard`. Longest-lived first.
    */
   async findValidAuthzs(accountId: AccountId, identifier: Identifier, now: Date): Promise<AuthzRecord[]> {
-    const rows = await this.authzsWithChallenges()
+    const rows = await authzsWithChallenges(this.db)
       .where('a.account_id', '=', accountId)
       .where('a.identifier_type', '=', identifier.type)
       .where('a.identifier_value', '=', identifier.value)
@@ -122,12 +151,12 @@ export class SqlReader implements StoreReader {
   }
 
   async getChallenge(id: ChallengeId): Promise<ChallengeRecord | undefined> {
-    const row = await this.db.selectFrom('challenges').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await hot.challenge.first<ChallengesTable>(this.db, [id]);
     return row && rowToChallenge(row);
   }
 
   async getCertificate(id: CertificateId): Promise<CertificateRecord | undefined> {
-    const row = await this.db.selectFrom('certificates').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await hot.certificate.first<CertificatesTable>(this.db, [id]);
     return row && rowToCertificate(row);
   }
 
@@ -197,20 +226,4 @@ export class SqlReader implements StoreReader {
     };
   }
 
-  private authzsWithChallenges() {
-    return this.db
-      .selectFrom('authorizations as a')
-      .leftJoin('challenges as c', 'c.authz_id', 'a.id')
-      .selectAll('a')
-      .select([
-        'c.id as c_id',
-        'c.type as c_type',
-        'c.token as c_token',
-        'c.status as c_status',
-        'c.validated_at as c_validated_at',
-        'c.error as c_error',
-        'c.validation_record as c_validation_record',
-        'c.updated_at as c_updated_at',
-      ]);
-  }
 }

@@ -19,6 +19,10 @@ import {
 import type { Database } from './schema.js';
 import { SqlReader } from './reader.js';
 import { isUniqueViolation } from './errors.js';
+import { insertRows, Prepared, updateById } from './prepared.js';
+import type { OrdersTable } from './schema.js';
+
+const orderForUpdate = new Prepared<[string]>(1, (db, p) => db.selectFrom('orders').selectAll().where('id', '=', p(0)).forUpdate());
 import {
   accountToRow,
   authzToRow,
@@ -45,7 +49,7 @@ export class SqlTx extends SqlReader implements StoreTx {
 
   async getOrderForUpdate(id: OrderId): Promise<OrderRecord | undefined> {
     if (!this.rowLocks) return this.getOrder(id);
-    const row = await this.db.selectFrom('orders').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+    const row = await orderForUpdate.first<OrdersTable>(this.db, [id]);
     return row && rowToOrder(row);
   }
 
@@ -90,11 +94,11 @@ export class SqlTx extends SqlReader implements StoreTx {
   /** The order, then its new authorizations, then their challenges: three statements. */
   async insertOrder(o: OrderRecord, authzs: AuthzRecord[]): Promise<void> {
     try {
-      await this.db.insertInto('orders').values(orderToRow(o)).execute();
+      await insertRows(this.db, 'orders', [orderToRow(o)]);
       if (authzs.length === 0) return;
-      await this.db.insertInto('authorizations').values(authzs.map(authzToRow)).execute();
+      await insertRows(this.db, 'authorizations', authzs.map(authzToRow));
       const challenges = authzs.flatMap((a) => a.challenges.map((c, i) => challengeToRow(c, i)));
-      if (challenges.length > 0) await this.db.insertInto('challenges').values(challenges).execute();
+      if (challenges.length > 0) await insertRows(this.db, 'challenges', challenges);
     } catch (err) {
       if (isUniqueViolation(err)) throw new ConflictError(`order ${o.id} or one of its authorizations exists already`);
       throw err;
@@ -103,7 +107,7 @@ export class SqlTx extends SqlReader implements StoreTx {
 
   async updateOrder(o: OrderRecord): Promise<void> {
     const { id: _id, account_id: _account, profile: _profile, created_at: _created, ...row } = orderToRow(o);
-    expectOne(await this.db.updateTable('orders').set(row).where('id', '=', o.id).executeTakeFirst(), `order ${o.id}`);
+    if ((await updateById(this.db, 'orders', row, o.id)) === 0n) throw new NotFoundError(`order ${o.id}`);
   }
 
   /**
@@ -127,8 +131,7 @@ export class SqlTx extends SqlReader implements StoreTx {
 
   /** A second certificate with a known serial is a conflict naming the stored one. */
   async insertCertificate(c: CertificateRecord): Promise<void> {
-    const result = await this.db.insertInto('certificates').values(certificateToRow(c)).onConflict((oc) => oc.doNothing()).executeTakeFirst();
-    if (result.numInsertedOrUpdatedRows !== 0n) return;
+    if ((await insertRows(this.db, 'certificates', [certificateToRow(c)], { ignoreConflicts: true })) !== 0n) return;
     const existing = await this.db.selectFrom('certificates').select('id').where('serial', '=', c.serial).executeTakeFirst();
     throw new ConflictError(
       existing === undefined ? `certificate ${c.id} exists already` : `a certificate with serial ${c.serial} exists already`,
