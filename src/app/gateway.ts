@@ -97,6 +97,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
 
   const factories = new Map([...connectorFactories, ...(opts.connectorFactories ?? [])].map((f) => [f.type, f] as [string, ConnectorFactory<unknown>]));
   const connectors = new Map<string, Connector>();
+  const unreadTemplates: string[] = [];
   try {
     for (const [name, section] of Object.entries(config.connectors)) {
       const factory = factories.get(section.type);
@@ -104,8 +105,12 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
       const connector = await factory.create(section, { log: log.child({ connector: name }), clock, random, dataDir: config.dataDir, name, baseUrl });
       connectors.set(name, connector);
     }
-    // Issue #5: template limits read from the backends; a contradiction refuses to start.
-    const contradictions = await checkTemplateLimits(buildEndpoints(config, connectors).values(), AbortSignal.timeout(TEMPLATE_CHECK_TIMEOUT_MS));
+    // Issue #5: template limits read from the backends; a contradiction refuses to start. A backend
+    // that does not answer does not: the gateway starts, says so, and the timed check tries again.
+    const contradictions = await checkTemplateLimits(buildEndpoints(config, connectors).values(), AbortSignal.timeout(TEMPLATE_CHECK_TIMEOUT_MS), (connector, err) => {
+      unreadTemplates.push(`connector "${connector}": ${err instanceof Error ? err.message : String(err)}`);
+      log.warn({ connector, err }, 'template limits not checked at startup: the backend did not list its templates');
+    });
     if (contradictions.length > 0) throw new ConfigError(contradictions);
   } catch (e) {
     // Whatever was opened before a failed start is closed again.
@@ -179,7 +184,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     intervalMs: config.background.templateCheck.interval,
     timeoutMs: TEMPLATE_CHECK_TIMEOUT_MS,
     onResult: (r) => templateContradictions.set(r.contradictions.length),
-  }, { checkedAt: startedAt, contradictions: [] });
+  }, { checkedAt: startedAt, contradictions: [], ...(unreadTemplates.length > 0 ? { error: `templates not read at startup: ${unreadTemplates.join('; ')}` } : {}) });
   // Issue #5 (RFC 9773): revocations made in the backend, learned by polling under a job lease.
   const polledCertificates = new Counter({ name: 'acme_gateway_revocation_poll_certificates_total', help: 'Certificates asked about by the revocation status poller, by outcome', labelNames: ['outcome'], registers: [registry] });
   const pollRounds = new Counter({ name: 'acme_gateway_revocation_poll_rounds_total', help: 'Rounds of the revocation status poller, by outcome', labelNames: ['outcome'], registers: [registry] });

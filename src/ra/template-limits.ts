@@ -11,22 +11,43 @@ import { runEvery, type Periodic } from '../lib/periodic.js';
 import { hasTemplateCatalog, type TemplateInfo } from '../sdk/connector.js';
 import type { ProfileRuntime } from './profiles.js';
 
-/** Every contradiction, as `profiles.<name>.<key>: …` lines. */
-export async function checkTemplateLimits(endpoints: Iterable<ProfileRuntime>, signal: AbortSignal): Promise<string[]> {
+/**
+ * Every contradiction, as `profiles.<name>.<key>: …` lines. A connector whose templates cannot be
+ * read throws, unless `onUnreachable` is given: then it is reported there and its profiles are
+ * skipped (at startup a backend that is down must not keep the gateway from starting; the timed
+ * check tries again).
+ */
+export async function checkTemplateLimits(
+  endpoints: Iterable<ProfileRuntime>,
+  signal: AbortSignal,
+  onUnreachable?: (connector: string, err: unknown) => void,
+): Promise<string[]> {
   const problems: string[] = [];
-  const catalogs = new Map<string, TemplateInfo[]>();
+  const catalogs = new Map<string, TemplateInfo[] | null>();
   for (const ep of endpoints) {
     const c = ep.connector;
     if (!hasTemplateCatalog(c)) continue;
     let templates = catalogs.get(ep.connectorName);
-    if (!templates) {
-      templates = await c.templates(signal);
+    if (templates === undefined) {
+      try {
+        templates = await c.templates(signal);
+      } catch (err) {
+        if (!onUnreachable) throw err;
+        onUnreachable(ep.connectorName, err);
+        templates = null;
+      }
       catalogs.set(ep.connectorName, templates);
     }
+    if (templates === null) continue;
     const where = `profiles.${ep.acmeProfile}`;
     const uses = [
-      { key: 'template', template: ep.template.name, validityMax: ep.config.validity.max },
-      ...Object.entries(ep.config.certificateProfiles).map(([name, cp]) => ({ key: `certificateProfiles.${name}.template`, template: cp.template.name, validityMax: (cp.validity ?? ep.config.validity).max })),
+      { key: 'template', template: ep.template.name, validityMax: ep.config.validity.max, validityKey: 'validity.max' },
+      ...Object.entries(ep.config.certificateProfiles).map(([name, cp]) => ({
+        key: `certificateProfiles.${name}.template`,
+        template: cp.template.name,
+        validityMax: (cp.validity ?? ep.config.validity).max,
+        validityKey: cp.validity ? `certificateProfiles.${name}.validity.max` : 'validity.max',
+      })),
     ];
     for (const use of uses) {
       const t = templates.find((x) => x.name === use.template);
@@ -36,10 +57,10 @@ export async function checkTemplateLimits(endpoints: Iterable<ProfileRuntime>, s
       }
       if (t.keyTypes) {
         const refused = ep.config.csrKeyTypes.filter((k) => !t.keyTypes?.includes(k));
-        if (refused.length) problems.push(`${where}.csrKeyTypes: template "${t.name}" does not allow ${refused.join(', ')} (it allows ${t.keyTypes.join(', ')})`);
+        if (refused.length) problems.push(`${where}.csrKeyTypes: template "${t.name}" does not allow ${refused.join(', ')} (it allows ${t.keyTypes.join(', ') || 'no key type the gateway knows'})`);
       }
       if (t.maxValiditySeconds !== undefined && use.validityMax > t.maxValiditySeconds * 1000) {
-        problems.push(`${where}.validity.max: ${formatDurationMs(use.validityMax)} is longer than template "${t.name}" allows (${formatDurationMs(t.maxValiditySeconds * 1000)})`);
+        problems.push(`${where}.${use.validityKey}: ${formatDurationMs(use.validityMax)} is longer than template "${t.name}" allows (${formatDurationMs(t.maxValiditySeconds * 1000)})`);
       }
     }
   }

@@ -6,6 +6,7 @@
  * starts and serves.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent, fetch } from 'undici';
@@ -119,5 +120,29 @@ describe('an EJBCA profile checked against its certificate profile at startup', 
     });
     expect(r).toMatchObject({ started: true, errors: [], directories: { web: 200, short: 200 } });
     expect(r.log.lines.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
+  });
+
+  it('starts when EJBCA does not answer at startup, warns, and /health says the templates were not read', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as net.AddressInfo;
+        srv.close(() => resolve(port));
+      });
+    });
+    const dataDir = await mkdtemp(path.join(work, 'data-'));
+    const log = memoryLogger();
+    const down = { ...connector, url: ejbca.url.replace(/:\d+\//, `:${closed}/`), timeoutMs: 2_000 };
+    const gw = await startTestGateway({ connectors: { ejbca: down }, profiles: { web: { ...base, template: 'SERVER' } }, defaultProfile: 'web' }, { dataDir, log });
+    const dispatcher = new Agent({ connect: { ca: gw.caPem } });
+    try {
+      const health = (await (await fetch(new URL('/health', gw.directory('web')), { dispatcher })).json()) as { templateLimits?: { error?: string; contradictions: string[] } };
+      expect(health.templateLimits?.contradictions).toEqual([]);
+      expect(health.templateLimits?.error).toMatch(/^templates not read at startup: connector "ejbca": /);
+      expect(log.lines.some((l) => l.level === 'warn' && l.msg === 'template limits not checked at startup: the backend did not list its templates')).toBe(true);
+    } finally {
+      await dispatcher.close();
+      await gw.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
