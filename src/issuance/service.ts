@@ -73,7 +73,7 @@ export class IssuanceService {
    */
   async submit(order: OrderRecord): Promise<OrderRecord> {
     const profile = this.profileOf(order);
-    const attempt = this.track(this.attempt(order.id, 'issue'));
+    const attempt = this.track(this.attempt(order.id, 'issue', order));
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), profile.finalizeWaitMs);
@@ -163,9 +163,10 @@ export class IssuanceService {
     }
   }
 
-  private async attempt(orderId: OrderId, mode: Mode): Promise<OrderRecord> {
+  /** `known`: the order as the caller's transaction just wrote it (finalize), which saves a read. */
+  private async attempt(orderId: OrderId, mode: Mode, known?: OrderRecord): Promise<OrderRecord> {
     const { store, log } = this.deps;
-    const order = await store.getOrder(orderId);
+    const order = known ?? (await store.getOrder(orderId));
     if (!order) throw new Error(`order ${orderId} vanished`);
     if (order.status !== 'processing') return order;
     const profile = this.profileOf(order);

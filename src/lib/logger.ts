@@ -25,3 +25,37 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
 }
 
 export const silentLogger: Logger = createLogger('silent');
+
+/**
+ * A child logger that pino creates only when something is logged through it. Every request gets
+ * one (`reqId`, then `account`), most never log beyond the request line, and pino's child() cost
+ * ~1 % of the gateway's CPU under the benchmark.
+ */
+export class LazyChildLogger implements Logger {
+  private real: Logger | undefined;
+  constructor(
+    private readonly parent: Logger,
+    private readonly bindings: Record<string, unknown>,
+  ) {}
+
+  private get logger(): Logger {
+    this.real ??= this.parent.child(this.bindings);
+    return this.real;
+  }
+
+  debug(obj: object, msg?: string): void {
+    this.logger.debug(obj, msg);
+  }
+  info(obj: object, msg?: string): void {
+    this.logger.info(obj, msg);
+  }
+  warn(obj: object, msg?: string): void {
+    this.logger.warn(obj, msg);
+  }
+  error(obj: object, msg?: string): void {
+    this.logger.error(obj, msg);
+  }
+  child(bindings: Record<string, unknown>): Logger {
+    return new LazyChildLogger(this.parent, { ...this.bindings, ...bindings });
+  }
+}

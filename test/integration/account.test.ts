@@ -179,3 +179,23 @@ describe('orders list (RFC 8555 §7.1.2.1)', () => {
     expectProblem(await alice.post(`${alice.kid}/orders`, {}), 400, 'malformed', dir);
   });
 });
+
+describe('the request log line', () => {
+  it('names the request id, method, path, status, profile and account of a kid request, once per request (the nonce HEAD has its own)', async () => {
+    const { memoryLogger } = await import('../helpers/memory-logger.js');
+    const log = memoryLogger();
+    const logged = await Harness.start({}, { gateway: { log } });
+    try {
+      const bob = await logged.account({ payload: { termsOfServiceAgreed: true } });
+      const before = log.lines.length;
+      const res = await bob.post(bob.kid, '');
+      expect(res.status).toBe(200);
+      const lines = log.lines.slice(before).filter((l) => l.msg === 'request' && (l.obj as { method?: string }).method === 'POST');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ level: 'info', obj: { method: 'POST', path: new URL(bob.kid).pathname, status: 200, profile: 'default', account: bob.id } });
+      expect((lines[0]?.obj as { reqId?: unknown }).reqId).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      await logged.stop();
+    }
+  });
+});
