@@ -52,14 +52,28 @@ export class Revocation {
       await this.record(record, now, code);
       throw problem.alreadyRevoked('the certificate was already revoked in the backend');
     }
-    return this.record(record, now, code);
+    const recorded = await this.record(record, now, code);
+    if (!recorded.written) throw problem.alreadyRevoked();
+    return recorded.record;
   }
 
-  private async record(record: CertificateRecord, now: Date, reason: number): Promise<CertificateRecord> {
-    const next: CertificateRecord = { ...record, revokedAt: now, revocationReason: reason };
-    await this.deps.store.transaction((tx) => tx.updateCertificate(next));
-    this.deps.log.info({ serial: record.serial, reason, profile: record.profile }, 'certificate revoked');
-    return next;
+  /**
+   * Records the revocation on a copy read inside the write's transaction, so what changed while the
+   * backend was asked (replacedBy from a replacing order, RFC 9773 §5) is kept. A revocation
+   * recorded meanwhile (the poller, another instance) is kept as it is: `written` is then false.
+   */
+  private async record(record: CertificateRecord, now: Date, reason: number): Promise<{ record: CertificateRecord; written: boolean }> {
+    const result = await this.deps.store.transaction(async (tx) => {
+      const current = await tx.getCertificate(record.id);
+      if (!current) throw new Error(`certificate ${record.id} disappeared while it was revoked`);
+      if (current.revokedAt) return { record: current, written: false };
+      const next: CertificateRecord = { ...current, revokedAt: now, revocationReason: reason };
+      await tx.updateCertificate(next);
+      return { record: next, written: true };
+    });
+    if (result.written) this.deps.log.info({ serial: record.serial, reason, profile: record.profile }, 'certificate revoked');
+    else this.deps.log.info({ serial: record.serial, reason, profile: record.profile }, 'certificate revoked meanwhile by another path; its recorded revocation is kept');
+    return result;
   }
 
   private async checkRequester(requester: Requester, record: CertificateRecord, cert: X509Certificate): Promise<void> {
