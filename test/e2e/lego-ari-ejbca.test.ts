@@ -25,16 +25,15 @@
  *      window is in the future again.
  *   4. The double saw no wire-format errors and the gateway logged nothing at level error.
  */
-import 'reflect-metadata'; // before @peculiar/x509, which needs a Reflect polyfill (tsyringe)
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as x509 from '@peculiar/x509';
 import { Agent, fetch } from 'undici';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/lib/logger.js';
 import { startChalltestsrv, type Challtestsrv } from '../fakes/challtestsrv.js';
 import { startEjbcaDouble, type EjbcaDouble } from '../fakes/ejbca-ws/server.js';
+import { certIdOf } from '../helpers/cert-id.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { freePort, requireBinary } from '../helpers/gateway-process.js';
 import { certFacts, firstPem, opensslVerify, requireOpenssl, runOk, sharedFixture, type CertFacts, type ToolRun } from './support.js';
@@ -162,17 +161,6 @@ async function legoCertificate(): Promise<{ facts: CertFacts; certId: string }> 
   expect(facts.dnsNames).toEqual([NAME]);
   expect(facts.issuer).toContain('CN=Double Issuing CA');
   return { facts, certId: certIdOf(leaf) };
-}
-
-/** RFC 9773 §4.1: base64url(AKI keyIdentifier) "." base64url(DER content octets of the serial), computed here from the certificate. */
-function certIdOf(pem: string): string {
-  const cert = new x509.X509Certificate(pem);
-  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
-  if (!aki) throw new Error('the certificate has no authority key identifier');
-  let serial = cert.serialNumber.toLowerCase();
-  if (serial.length % 2) serial = `0${serial}`;
-  if (parseInt(serial.slice(0, 1), 16) >= 8) serial = `00${serial}`; // a positive INTEGER keeps its sign octet
-  return `${Buffer.from(aki, 'hex').toString('base64url')}.${Buffer.from(serial, 'hex').toString('base64url')}`;
 }
 
 /** GET <directory.renewalInfo>/<certID>, as the scheduler asks it (a plain GET, §4.2). */

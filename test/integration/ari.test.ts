@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClock } from '../../src/lib/clock.js';
 import type { CertificateId, OrderId } from '../../src/storage/store.js';
 import { startEjbcaDouble, type EjbcaDouble } from '../fakes/ejbca-ws/server.js';
+import { certIdOf } from '../helpers/cert-id.js';
 import { generateAccountKey } from '../helpers/jws-client.js';
 import { Harness, b64u, expectJson, expectProblem, idOf, makeCsr, pemToDer, waitFor, type Actor, type AuthzJson, type Issued, type OrderJson } from './support.js';
 
@@ -23,17 +24,6 @@ const DAY_MS = 86_400_000;
 interface RenewalInfoJson {
   suggestedWindow: { start: string; end: string };
   explanationURL?: string;
-}
-
-/** RFC 9773 §4.1: base64url(AKI keyIdentifier) "." base64url(DER content octets of the serial), computed here from the certificate. */
-function certIdOf(pem: string): string {
-  const cert = new x509.X509Certificate(pem);
-  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
-  if (!aki) throw new Error('the certificate has no authority key identifier');
-  let serial = cert.serialNumber.toLowerCase();
-  if (serial.length % 2) serial = `0${serial}`;
-  if (parseInt(serial.slice(0, 1), 16) >= 8) serial = `00${serial}`; // a positive INTEGER keeps its sign octet
-  return `${Buffer.from(aki, 'hex').toString('base64url')}.${Buffer.from(serial, 'hex').toString('base64url')}`;
 }
 
 const serialOf = (pem: string) => new x509.X509Certificate(pem).serialNumber.toLowerCase().replace(/^0+(?=.)/, '');

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TestClock } from '../../src/lib/clock.js';
 import type { CertificateId } from '../../src/storage/store.js';
 import { startEjbcaDouble, type EjbcaDouble } from '../fakes/ejbca-ws/server.js';
+import { certIdOf } from '../helpers/cert-id.js';
 import { memoryLogger } from '../helpers/memory-logger.js';
 import { Harness, expectJson, idOf, waitFor } from './support.js';
 
@@ -23,16 +24,6 @@ interface RenewalInfoJson {
 interface PollHealth {
   enabled: boolean;
   lastRound: { outcome: string; good: number; revoked: number; errors: number; skipped: number } | null;
-}
-
-/** RFC 9773 §4.1 certID of a PEM certificate. */
-function certIdOf(pem: string): string {
-  const cert = new x509.X509Certificate(pem);
-  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId ?? '';
-  let serial = cert.serialNumber.toLowerCase();
-  if (serial.length % 2) serial = `0${serial}`;
-  if (parseInt(serial.slice(0, 1), 16) >= 8) serial = `00${serial}`;
-  return `${Buffer.from(aki, 'hex').toString('base64url')}.${Buffer.from(serial, 'hex').toString('base64url')}`;
 }
 
 const serialOf = (pem: string) => new x509.X509Certificate(pem).serialNumber.toLowerCase().replace(/^0+(?=.)/, '');
