@@ -58,6 +58,29 @@ describe('transport (RFC 8555 §6.2)', () => {
     expect(await ordersOf(alice)).toBe(before);
   });
 
+  it('refuses a chunked body (no Content-Length) that grows over server.bodyLimitBytes with 413', async () => {
+    const { Agent, fetch } = await import('undici');
+    const before = await ordersOf(alice);
+    const dispatcher = new Agent({ connect: { ca: h.gw.caPem } });
+    try {
+      const chunk = new TextEncoder().encode('x'.repeat(1024));
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent++ < 16) controller.enqueue(chunk);
+          else controller.close();
+        },
+      });
+      const res = await fetch(newOrderUrl, { method: 'POST', body, duplex: 'half', headers: { 'content-type': 'application/jose+json' }, dispatcher });
+      expect(res.headers.get('content-length')).not.toBe('0');
+      expect(res.status).toBe(413);
+      expect(await res.json()).toMatchObject({ type: 'urn:ietf:params:acme:error:malformed', detail: 'the request body is larger than 4096 bytes' });
+    } finally {
+      await dispatcher.close();
+    }
+    expect(await ordersOf(alice)).toBe(before);
+  });
+
   it('refuses a body that is not JSON', async () => {
     const res = await alice.client.postBody(newOrderUrl, '{"protected": ');
     expectProblem(res, 400, 'malformed', dir);
