@@ -189,7 +189,7 @@ class Cfssl implements CfsslConnector {
     const expected = this.deps.baseUrl().replace(/\/+$/, '') + ocspPath(this.deps.name);
     const urls = (leaf.cert.getExtension(x509.AuthorityInfoAccessExtension)?.ocsp ?? []).map((g) => String(g.value));
     if (!urls.includes(expected)) {
-      this.deps.log.warn({ connector: this.deps.name, ocspUrls: urls, expected }, 'the cfssl profile\'s ocsp_url does not point at the gateway');
+      this.deps.log.warn({ ocspUrls: urls, expected }, 'the cfssl profile\'s ocsp_url does not point at the gateway');
     }
   }
 
@@ -287,7 +287,7 @@ class Cfssl implements CfsslConnector {
       await this.loadCa(AbortSignal.timeout(Math.min(this.config.timeoutMs, 10_000)));
     } catch (e) {
       const err = toConnectorError(e);
-      this.deps.log.warn({ connector: this.deps.name, code: err.code, err: err.message }, 'cfssl CA certificate not loaded at start; trying again on first use');
+      this.deps.log.warn({ code: err.code, err: err.message }, 'cfssl CA certificate not loaded at start; trying again on first use');
     }
   }
 
@@ -372,7 +372,7 @@ export const cfsslConnector = {
     const client = createCfsslClient({ url: config.url, timeoutMs: config.timeoutMs, ...(authKey ? { authKey } : {}) });
     const connector = config.ocsp.mode === 'ocspsign' ? new CfsslWithOcsp(config, deps, client, store, certdb) : new Cfssl(config, deps, client, store, certdb);
     await connector.warmUp();
-    deps.log.info({ connector: deps.name, url: config.url, endpoint: config.endpoint, ocsp: config.ocsp.mode }, 'cfssl connector ready');
+    deps.log.info({ url: config.url, endpoint: config.endpoint, ocsp: config.ocsp.mode }, 'cfssl connector ready');
     return connector;
   },
 } satisfies ConnectorFactory<CfsslConfig>;

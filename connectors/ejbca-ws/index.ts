@@ -348,7 +348,7 @@ class EjbcaWs implements EjbcaWsConnector {
       const eeps = await this.client.getAuthorizedEndEntityProfiles(signal);
       for (const name of new Set([this.config.endEntityProfile, this.config.registration.endEntityProfile ?? this.config.endEntityProfile])) {
         if (!eeps.some((e) => e.name === name)) {
-          this.deps.log.warn({ connector: this.deps.name, endEntityProfile: name, authorized: eeps.map((e) => e.name) }, 'configured EJBCA end entity profile is not among those the administrator may use');
+          this.deps.log.warn({ endEntityProfile: name, authorized: eeps.map((e) => e.name) }, 'configured EJBCA end entity profile is not among those the administrator may use');
         }
       }
       const offered = await mapLimited(eeps, PROFILE_READS_AT_ONCE, (eep) => this.client.getAvailableCertificateProfiles(eep.id, signal));
@@ -358,7 +358,7 @@ class EjbcaWs implements EjbcaWsConnector {
       return await mapLimited([...profiles], PROFILE_READS_AT_ONCE, async ([id, name]) => {
         const limits = certificateProfileLimits(await this.client.getProfile(id, 'cp', signal), now);
         for (const problem of limits.problems) {
-          this.deps.log.warn({ connector: this.deps.name, certificateProfile: name, problem }, 'EJBCA certificate profile: limit not read; none assumed');
+          this.deps.log.warn({ certificateProfile: name, problem }, 'EJBCA certificate profile: limit not read; none assumed');
         }
         return { name, ...(limits.keyTypes ? { keyTypes: limits.keyTypes } : {}), ...(limits.maxValiditySeconds !== undefined ? { maxValiditySeconds: limits.maxValiditySeconds } : {}) };
       });
@@ -392,7 +392,7 @@ class EjbcaWs implements EjbcaWsConnector {
       await this.fetchChain(this.config.caName, AbortSignal.timeout(Math.min(this.config.timeoutMs, 10_000)));
     } catch (e) {
       const err = toConnectorError(e, this.ctx());
-      this.deps.log.warn({ connector: this.deps.name, code: err.code, err: err.message }, 'EJBCA CA chain not loaded at start; trying again on first use');
+      this.deps.log.warn({ code: err.code, err: err.message }, 'EJBCA CA chain not loaded at start; trying again on first use');
     }
   }
 
@@ -428,7 +428,7 @@ export const ejbcaWsConnector = {
     }
     const connector = new EjbcaWs(config, deps, client, secret);
     await connector.warmUp();
-    deps.log.info({ connector: deps.name, url: config.url, caName: config.caName }, 'ejbca-ws connector ready');
+    deps.log.info({ url: config.url, caName: config.caName }, 'ejbca-ws connector ready');
     return connector;
   },
 } satisfies ConnectorFactory<EjbcaWsConfig>;
