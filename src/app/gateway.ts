@@ -20,6 +20,7 @@ import { systemClock, type Clock } from '../lib/clock.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { randomId, systemRandom, type Random } from '../lib/random.js';
 import { createRa, type Ra } from '../ra/index.js';
+import type { Registrations } from '../ra/registrations.js';
 import { ValidationRunner } from '../ra/validation.js';
 import { hasTrustAnchors, type Connector, type ConnectorFactory } from '../sdk/connector.js';
 import { Counter, Gauge } from 'prom-client';
@@ -124,6 +125,8 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
 
   const instanceId = `gw-${randomId(random, 64)}`;
   const accountUrl = (profile: string, id: string) => `${baseUrl()}/acme/${profile}/acct/${id}`;
+  // Bound once the RA exists (it needs the issuance service); the issuance service reports refusals to it.
+  const late: { registrations?: Registrations } = {};
   const issuance = new IssuanceService({
     store,
     clock,
@@ -135,6 +138,11 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     accountUrl,
     callTimeoutMs: CONNECTOR_CALL_TIMEOUT_MS,
     registrationOf: async (accountId) => (await store.getAccount(accountId as AccountId))?.registrationId ?? null,
+    onUnauthorized: async (order) => {
+      const registrationId = (await store.getAccount(order.accountId))?.registrationId;
+      const ep = profiles.get(order.profile);
+      if (registrationId && ep) late.registrations?.forget(ep.connectorName, registrationId);
+    },
   });
   const reconciler = new Reconciler(store, issuance, clock, log.child({ component: 'reconciler' }), { intervalMs: 2_000, batchSize: 50 });
 
@@ -154,6 +162,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     checkCaa: (input, signal) => checkCaa(net, input, signal),
   });
   const ra = createRa({ store, clock, random, log, validators, issuance, checkCaa: (input, signal) => checkCaa(net, input, signal) }, runner);
+  late.registrations = ra.registrations;
   const sharedNonces = config.nonces.store === 'database' || (config.nonces.store === 'auto' && config.storage.driver === 'postgres');
   const nonces: NonceStore = sharedNonces
     ? createSharedNonceStore({

@@ -48,6 +48,11 @@ export interface IssuanceDeps {
   callTimeoutMs: number;
   /** The registration an account maps to, if any (issue #4). */
   registrationOf?(accountId: string): Promise<string | null>;
+  /**
+   * The backend refused an order as `unauthorized` (a registration an RA officer disabled): told so
+   * that a cached "enabled" for the registration is dropped and the next request asks again.
+   */
+  onUnauthorized?(order: OrderRecord): Promise<void>;
 }
 
 type Mode = 'issue' | 'status';
@@ -208,6 +213,9 @@ export class IssuanceService {
 
     const outcome = isConnectorError(answer) ? answer : (unreadable ?? new ConnectorError('unavailable', 'no certificate'));
     const decided = finalizeOutcome(outcome);
+    if (outcome.code === 'unauthorized' && this.deps.onUnauthorized) {
+      await this.deps.onUnauthorized(order).catch((err: unknown) => log2.warn({ err }, 'could not drop the cached registration state'));
+    }
     return store.transaction(async (tx) => {
       const current = await tx.getOrderForUpdate(orderId);
       if (!current || current.status !== 'processing') return current ?? order;

@@ -92,6 +92,11 @@ export class Registrations {
     }
   }
 
+  /** Forget one registration's cached state: the backend just refused it (issuance said unauthorized). */
+  forget(connectorName: string, id: string): void {
+    this.cache.delete(`${connectorName}\u0000${id}`);
+  }
+
   /** Forget cached states (tests, admin actions). */
   invalidate(): void {
     this.cache.clear();

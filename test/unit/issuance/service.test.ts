@@ -168,6 +168,22 @@ describe('IssuanceService', () => {
       });
     });
 
+    it('tells onUnauthorized about an unauthorized refusal (a disabled registration), and only about that', async () => {
+      const told: string[] = [];
+      const w2 = await world({ deps: { onUnauthorized: (o) => (told.push(o.id), Promise.resolve()) } });
+      try {
+        const refused = await w2.finalized();
+        w2.connector.issueSteps.push(new ConnectorError('unauthorized', 'end entity is disabled'));
+        expect((await w2.service.submit(refused)).status).toBe('invalid');
+        const rejected = await w2.finalized();
+        w2.connector.issueSteps.push(new ConnectorError('rejected', 'officer declined'));
+        await w2.service.submit(rejected);
+        expect(told).toEqual([refused.id]);
+      } finally {
+        await w2.close();
+      }
+    });
+
     it('names the order\'s ticket when a refusal after the approval step does not repeat it', async () => {
       // src/issuance/errors.ts: "The detail names the legacy request id where there is one".
       const order = await w.finalized();

@@ -242,3 +242,21 @@ describe('Registrations', () => {
     });
   });
 });
+
+describe('Registrations.forget', () => {
+  it('drops one cached state, so the next check asks the backend at once', async () => {
+    const backend = new FakeRegistrations();
+    backend.states.set('reg-1', { enabled: true });
+    backend.states.set('reg-2', { enabled: true });
+    const regs = new Registrations({ clock: new TestClock(), log: memoryLogger() });
+    const profile = profileRuntime({ registrationCacheTtl: '1h' }, connectorOf(backend));
+    await regs.checkEnabled(profile, 'reg-1');
+    await regs.checkEnabled(profile, 'reg-2');
+    backend.states.set('reg-1', { enabled: false });
+    await regs.checkEnabled(profile, 'reg-1'); // cached: still enabled
+    regs.forget(profile.connectorName, 'reg-1');
+    expect(await problemOf(() => regs.checkEnabled(profile, 'reg-1'))).toMatchObject({ type: 'unauthorized' });
+    await regs.checkEnabled(profile, 'reg-2');
+    expect(backend.asked).toEqual(['reg-1', 'reg-2', 'reg-1']);
+  });
+});
