@@ -55,7 +55,8 @@ async function validate(net: NetClient, limits: Http01Limits, input: ValidationI
       }
     }
     // §8.3 step 3: "This request MUST be sent to TCP port 80"; the net client maps 80 to the configured port.
-    result = await net.httpGet(url, { maxBytes: limits.maxBodyBytes, maxRedirects: limits.maxRedirects, signal });
+    // The addresses just resolved (and recorded) are the ones connected to; no second lookup.
+    result = await net.httpGet(url, { maxBytes: limits.maxBodyBytes, maxRedirects: limits.maxRedirects, signal, ...(isAddress ? {} : { addresses: first.addressesResolved }) });
   } catch (e) {
     if (isNetError(e)) return invalid(problemFromNetError(e, `http-01: GET ${shown} failed: ${e.message}`), [first]);
     throw e;

@@ -145,7 +145,7 @@ export function createNetClient(opts: NetClientOptions): NetClient {
    * The Host header is the URL's host (the identifier, an IP per RFC 8738 §5), without the
    * configured port, so the client's server sees the request it would see on port 80.
    */
-  async function httpGet(url: URL, o: { maxBytes: number; maxRedirects: number; signal: AbortSignal }): Promise<HttpResult> {
+  async function httpGet(url: URL, o: { maxBytes: number; maxRedirects: number; signal: AbortSignal; addresses?: readonly string[] }): Promise<HttpResult> {
     const signal = bounded(o.signal);
     const urls: string[] = [];
     const seen = new Set<string>();
@@ -157,7 +157,8 @@ export function createNetClient(opts: NetClientOptions): NetClient {
       seen.add(hop.effective);
       urls.push(hop.effective);
 
-      const addresses = isIP(hop.hostname) !== 0 ? [hop.hostname] : await resolveAddresses(hop.hostname, signal);
+      const given = previous === undefined ? o.addresses : undefined;
+      const addresses = isIP(hop.hostname) !== 0 ? [hop.hostname] : given !== undefined ? [...given] : await resolveAddresses(hop.hostname, signal);
       if (addresses.length === 0) throw new NetError('dns', `no A or AAAA records for ${hop.hostname} (resolver ${resolverName})`);
       const { response, address } = await requestFirstReachable(addresses, hop, signal);
       const status = response.statusCode ?? 0;

@@ -39,7 +39,8 @@ export interface NetClient {
   /** A and AAAA records. */
   resolveAddresses(name: string, signal: AbortSignal): Promise<string[]>;
   /** GET over plain HTTP to the configured http-01 port, following redirects within limits. */
-  httpGet(url: URL, opts: { maxBytes: number; maxRedirects: number; signal: AbortSignal }): Promise<HttpResult>;
+  /** `addresses`: the first hop's host already resolved by the caller (not looked up again); redirects are resolved here. */
+  httpGet(url: URL, opts: { maxBytes: number; maxRedirects: number; signal: AbortSignal; addresses?: readonly string[] }): Promise<HttpResult>;
   /** TLS handshake with ALPN acme-tls/1 to host on the tls-alpn-01 port; the peer's leaf certificate (DER). */
   tlsAlpnCertificate(address: string, servername: string | undefined, signal: AbortSignal): Promise<Uint8Array>;
   /** Human-readable description of where lookups go, for validation records. */

@@ -90,6 +90,23 @@ describe('createNetClient against pebble-challtestsrv', () => {
     expect(result.urls).toEqual([`http://a.example.test:${dns.http01Port}/.well-known/acme-challenge/tok`]);
   });
 
+  it('connects to the addresses the caller resolved for the first hop, without looking the name up again', async () => {
+    await dns.addHttp01('tok2', 'tok2.thumb');
+    await dns.setServfail('given.example.test'); // a lookup of this name would fail
+    try {
+      const result = await net.httpGet(new URL('http://given.example.test/.well-known/acme-challenge/tok2'), {
+        maxBytes: 1024,
+        maxRedirects: 0,
+        signal: signal(),
+        addresses: ['127.0.0.1'],
+      });
+      expect({ status: result.status, body: Buffer.from(result.body).toString(), addressUsed: result.addressUsed }).toEqual({ status: 200, body: 'tok2.thumb', addressUsed: '127.0.0.1' });
+      await expect(net.httpGet(new URL('http://given.example.test/.well-known/acme-challenge/tok2'), { maxBytes: 1024, maxRedirects: 0, signal: signal() })).rejects.toMatchObject({ kind: 'dns' });
+    } finally {
+      await dns.clearServfail('given.example.test');
+    }
+  });
+
   it('reports SERVFAIL as a dns NetError', async () => {
     await dns.setServfail('fail.example.test');
     await expect(net.resolveAddresses('fail.example.test', signal())).rejects.toMatchObject({ name: 'NetError', kind: 'dns' });
