@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import type { Middleware } from 'koa';
 import { connectorFactories } from '../../connectors/index.js';
+import { createLinks } from '../acme/links.js';
 import { createMemoryNonceStore, type NonceStore } from '../acme/nonces.js';
 import { createSharedNonceStore } from '../acme/nonces-shared.js';
 import type { AcmeServices, AcmeState } from '../acme/context.js';
@@ -160,6 +161,11 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     validAuthzMs: (profile) => profiles.get(profile)?.config.authzReuse ?? 30 * 86_400_000,
     caaIdentities: (profile) => profiles.get(profile)?.config.caaIdentities ?? [],
     checkCaa: (input, signal) => checkCaa(net, input, signal),
+    // A validation takes at most `timeout` once started; twice that without an outcome means the
+    // process running it stopped, and the challenge is validated again (resumeStale).
+    resumeAfterMs: 2 * config.validation.timeout,
+    resumeIntervalMs: config.validation.timeout,
+    accountUri: (profile, id) => createLinks(baseUrl(), profile).account(id),
   });
   const ra = createRa({ store, clock, random, log, validators, issuance, checkCaa: (input, signal) => checkCaa(net, input, signal) }, runner);
   late.registrations = ra.registrations;
@@ -250,6 +256,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     if (background || stopping) return;
     background = true;
     reconciler.start();
+    runner.start();
     templateWatch.start();
     revocationPoller.start();
   };
@@ -296,7 +303,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
         proxy.close();
         await probing;
         await Promise.all([reconciler.stop(), templateWatch.stop(), revocationPoller.stop()]);
-        await runner.drain();
+        await runner.stop();
         await issuance.stop();
         await Promise.allSettled([...connectors.values()].map((c) => c.close()));
         await nonces.close();

@@ -171,6 +171,11 @@ export interface StoreReader {
   /** Orders whose issuance is due for a check by the reconciler. */
   listDueOrders(now: Date, limit: number): Promise<OrderRecord[]>;
   /**
+   * Challenges in `processing` since `updatedAt` at or before `before` (a validation no instance
+   * finished: the process died), of authorizations still pending and unexpired at `now`; oldest first.
+   */
+  listStaleChallenges(before: Date, now: Date, limit: number): Promise<ChallengeRecord[]>;
+  /**
    * Certificates not revoked and not expired at `now` (notAfter later than it), soonest to expire
    * first; the cursor names the last one returned (keyset paging, so a walk over every
    * certificate holds one page in memory at a time).
@@ -199,6 +204,13 @@ export interface StoreTx extends StoreReader {
   getOrderForUpdate(id: OrderId): Promise<OrderRecord | undefined>;
   /** Takes the reconciler's lease on an order if it is free or expired; true when taken. */
   tryLease(orderId: OrderId, owner: string, until: Date, now: Date): Promise<boolean>;
+  /**
+   * Takes a stale challenge (see listStaleChallenges) for a resumed validation: when it is still
+   * `processing` with `updatedAt` at or before `before`, its `updatedAt` becomes `now` and true is
+   * returned. One conditional UPDATE, so of several instances racing for it one wins, and the
+   * challenge is not stale again before `now` + the staleness age.
+   */
+  claimStaleChallenge(id: ChallengeId, before: Date, now: Date): Promise<boolean>;
 }
 
 export interface Store extends StoreReader {

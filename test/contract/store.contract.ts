@@ -15,8 +15,10 @@ import {
   NotFoundError,
   type AccountRecord,
   type AuthzId,
+  type AuthzRecord,
   type CertificateId,
   type ChallengeId,
+  type ChallengeRecord,
   type OrderId,
   type OrderRecord,
   type Store,
@@ -345,6 +347,52 @@ describe.each(subjects)('store contract: $name', (subject) => {
       expect(await store.getChallenge(challenge.id)).toEqual(updated);
       expect((await store.getAuthz(challenge.authzId))?.challenges[1]).toEqual(updated);
       expect(await store.getChallenge('chall-missing' as ChallengeId)).toBeUndefined();
+    });
+
+    it('lists challenges left in processing since before a time, of pending unexpired authorizations, oldest first', async () => {
+      const account = await addAccount();
+      const now = addMs(T0, HOUR_MS);
+      const before = addMs(now, -MINUTE_MS);
+      const processing = async (name: string, since: Date, authzOver: Partial<AuthzRecord> = {}): Promise<ChallengeRecord> => {
+        const { authzs } = await addOrder(account, [name]);
+        const authz = { ...authzs[0]!, ...authzOver };
+        const challenge: ChallengeRecord = { ...authz.challenges[0]!, status: 'processing', updatedAt: since };
+        await store.transaction((tx) => tx.updateAuthz({ ...authz, challenges: [challenge, authz.challenges[1]!] }));
+        return challenge;
+      };
+      const older = await processing('older.example.test', addMs(before, -HOUR_MS));
+      const old = await processing('old.example.test', addMs(before, -MINUTE_MS));
+      const exact = await processing('exact.example.test', before);
+      await processing('recent.example.test', addMs(before, 1));
+      await processing('expired.example.test', T0, { expires: now });
+      await processing('deactivated.example.test', T0, { status: 'deactivated' });
+      await addOrder(account, ['pending.example.test']); // pending challenges, updated at T0
+
+      const stale = await store.listStaleChallenges(before, now, 10);
+      expect(stale.map((c) => c.id)).toEqual([older.id, old.id, exact.id]);
+      expect(stale[0]).toEqual(older);
+      expect((await store.listStaleChallenges(before, now, 2)).map((c) => c.id)).toEqual([older.id, old.id]);
+    });
+
+    it('lets one of several racing instances claim a stale challenge, and none claim a fresh or decided one', async () => {
+      const account = await addAccount();
+      const { authzs } = await addOrder(account);
+      const authz = authzs[0]!;
+      const [http, dns] = authz.challenges;
+      const before = addMs(T0, MINUTE_MS);
+      const now = addMs(T0, HOUR_MS);
+      await store.transaction((tx) => tx.updateAuthz({ ...authz, challenges: [{ ...http!, status: 'processing' }, dns!] }));
+      const claim = (id: ChallengeId, at: Date) => store.transaction((tx) => tx.claimStaleChallenge(id, before, at));
+
+      const results = await Promise.all(range(4).map(() => claim(http!.id, now)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await store.getChallenge(http!.id)).toMatchObject({ status: 'processing', updatedAt: now });
+      // Claimed: no longer stale for the same cut-off.
+      expect(await claim(http!.id, addMs(now, 1))).toBe(false);
+      expect(await store.listStaleChallenges(before, now, 10)).toEqual([]);
+      // A pending challenge is not taken, nor one that is missing.
+      expect(await claim(dns!.id, now)).toBe(false);
+      expect(await claim('chall-missing' as ChallengeId, now)).toBe(false);
     });
 
     it('throws NotFoundError when updating a challenge that does not exist', async () => {

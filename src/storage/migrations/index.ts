@@ -8,6 +8,7 @@ import { initial } from './001-initial.js';
 import { ariAndRegistrations } from './002-ari-and-registrations.js';
 import { sharedNonces } from './003-shared-nonces.js';
 import { revocationPoll } from './004-revocation-poll.js';
+import { staleChallenges } from './005-stale-challenges.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -18,6 +19,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     '002-ari-and-registrations': ariAndRegistrations(),
     '003-shared-nonces': sharedNonces(dialect),
     '004-revocation-poll': revocationPoll(dialect),
+    '005-stale-challenges': staleChallenges(),
   };
 }
 

@@ -2,7 +2,7 @@
  * StoreReader on Kysely, shared by both dialects. Used on the database itself (reads outside a
  * transaction) and on a transaction (reads inside one).
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { Prepared, PreparedByCount } from './prepared.js';
 import {
   NotFoundError,
@@ -201,6 +201,25 @@ export class SqlReader implements StoreReader {
       .limit(limit)
       .execute();
     return rows.map(rowToOrder);
+  }
+
+  /** Over the partial index challenges_processing (migration 005): only challenges in processing. */
+  async listStaleChallenges(before: Date, now: Date, limit: number): Promise<ChallengeRecord[]> {
+    checkLimit(limit);
+    const rows = await this.db
+      .selectFrom('challenges as c')
+      .innerJoin('authorizations as a', 'a.id', 'c.authz_id')
+      .selectAll('c')
+      // A literal, not a parameter, so that SQLite's planner can match the partial index.
+      .where('c.status', '=', sql.lit('processing'))
+      .where('c.updated_at', '<=', toMs(before))
+      .where('a.status', '=', 'pending')
+      .where('a.expires', '>', toMs(now))
+      .orderBy('c.updated_at')
+      .orderBy('c.id')
+      .limit(limit)
+      .execute();
+    return rows.map(rowToChallenge);
   }
 
   /** Keyset paging on (not_after, id) over the partial index certificates_unrevoked (migration 004). */

@@ -3,13 +3,14 @@
  * where it can be; a unique-key clash becomes ConflictError without aborting the transaction
  * (ON CONFLICT DO NOTHING, then a look-up), so a caller may catch it and carry on.
  */
-import type { Kysely, UpdateResult } from 'kysely';
+import { sql, type Kysely, type UpdateResult } from 'kysely';
 import {
   ConflictError,
   NotFoundError,
   type AccountRecord,
   type AuthzRecord,
   type CertificateRecord,
+  type ChallengeId,
   type ChallengeRecord,
   type EabKeyRecord,
   type OrderId,
@@ -171,6 +172,18 @@ export class SqlTx extends SqlReader implements StoreTx {
           eb('lease_owner', '=', owner),
         ]),
       )
+      .executeTakeFirst();
+    return result.numUpdatedRows !== 0n;
+  }
+
+  /** One conditional UPDATE (as tryLease): of several instances racing for a stale challenge, one takes it. */
+  async claimStaleChallenge(id: ChallengeId, before: Date, now: Date): Promise<boolean> {
+    const result = await this.db
+      .updateTable('challenges')
+      .set({ updated_at: toMs(now) })
+      .where('id', '=', id)
+      .where('status', '=', sql.lit('processing'))
+      .where('updated_at', '<=', toMs(before))
       .executeTakeFirst();
     return result.numUpdatedRows !== 0n;
   }
