@@ -56,7 +56,9 @@ export function challengeFailed(c: ChallengeRecord, now: Date, error: ProblemDoc
  *  authorization also changes to the valid state"; a failed challenge makes the authorization invalid. */
 export function authzAfterChallenge(a: AuthzRecord, c: ChallengeRecord, now: Date, validFor: number): AuthzRecord {
   const challenges = a.challenges.map((x) => (x.id === c.id ? c : x));
-  if (a.status !== 'pending') return { ...a, challenges, updatedAt: now };
+  // An authorization that expired while its challenge was validated stays expired (§7.1.6): the
+  // challenge's outcome is recorded, the authorization is not revived.
+  if (a.status !== 'pending' || authzStatusAt(a, now) === 'expired') return { ...a, challenges, updatedAt: now };
   if (c.status === 'valid') return { ...a, challenges, status: 'valid', expires: new Date(now.getTime() + validFor), updatedAt: now };
   if (c.status === 'invalid') return { ...a, challenges, status: 'invalid', updatedAt: now };
   return { ...a, challenges, updatedAt: now };

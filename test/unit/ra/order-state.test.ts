@@ -160,6 +160,16 @@ describe('authorizations (§7.1.6, §7.5.2)', () => {
     expect(next.challenges[0]!.status).toBe('processing');
   });
 
+  it('does not bring an expired authorization back when a validation finishes after it expired', () => {
+    const authz = order().authzs[0]!;
+    const afterExpiry = addMs(authz.expires, MINUTE_MS);
+    const c = challengeValidated(challengeRespond(authz.challenges[0]!, T0), afterExpiry, []);
+    const next = authzAfterChallenge(authz, c, afterExpiry, 30 * DAY_MS);
+    expect(authzStatusAt(next, afterExpiry)).toBe('expired');
+    expect(next.expires).toEqual(authz.expires);
+    expect(next.challenges[0]).toBe(c);
+  });
+
   it('does not bring a deactivated authorization back when a late validation succeeds', () => {
     const authz: AuthzRecord = { ...order().authzs[0]!, status: 'deactivated' };
     const c = challengeValidated(challengeRespond(authz.challenges[0]!, T0), LATER, []);
