@@ -24,6 +24,10 @@ const NamePattern = z.string().min(1).refine((v) => {
   return /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i.test(v);
 }, { message: 'expected a domain (example.com, *.example.com), an IP address or a CIDR range (10.0.0.0/8)' });
 
+/** RFC 8555 §6.6: at most `count` per `per` (src/ra/rate-limits.ts). */
+const RateLimitSchema = (what: string) =>
+  z.object({ count: z.number().int().min(1), per: positiveDuration(`rateLimits.${what}.per`) }).strict();
+
 export const CertificateProfileSchema = z
   .object({
     /** Shown to clients in meta.profiles (draft-ietf-acme-profiles-01 §3). */
@@ -92,6 +96,16 @@ export const ProfileSchema = z
     finalizeWait: duration('finalizeWait').prefault('5s'),
     /** How long an order may stay processing (approval, outage) before it becomes invalid. */
     maxPending: positiveDuration('maxPending').prefault('7d'),
+    /** RFC 8555 §6.6, counted per instance: none set means no limit. */
+    rateLimits: z
+      .object({
+        /** New orders per account. */
+        newOrders: RateLimitSchema('newOrders').optional(),
+        /** New accounts per client IP address. */
+        newAccounts: RateLimitSchema('newAccounts').optional(),
+      })
+      .strict()
+      .prefault({}),
     ordersPageSize: z.number().int().min(1).max(1000).prefault(100),
     maxIdentifiers: z.number().int().min(1).max(1000).prefault(100),
     ari: z

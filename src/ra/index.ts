@@ -5,6 +5,7 @@ import { Authorizations } from './authorizations.js';
 import type { RaDeps } from './deps.js';
 import { EabKeys } from './eab.js';
 import { Orders } from './orders.js';
+import { RateLimiter } from './rate-limits.js';
 import { Registrations } from './registrations.js';
 import { Revocation } from './revocation.js';
 import type { CertificateId, CertificateRecord } from '../storage/store.js';
@@ -18,6 +19,8 @@ export interface Ra {
   authorizations: Authorizations;
   revocation: Revocation;
   eab: EabKeys;
+  /** RFC 8555 §6.6, per profile (config rateLimits). */
+  rateLimits: { newOrders: RateLimiter; newAccounts: RateLimiter };
   certificates: { get(id: CertificateId): Promise<CertificateRecord | undefined> };
 }
 
@@ -32,6 +35,7 @@ export function createRa(deps: RaDeps, runner: ValidationRunner): Ra {
     authorizations: new Authorizations(deps, runner),
     revocation: new Revocation(deps),
     eab: new EabKeys(deps),
+    rateLimits: { newOrders: new RateLimiter(deps.clock, 'new orders for this account'), newAccounts: new RateLimiter(deps.clock, 'new accounts from this address') },
     certificates: { get: (id) => deps.store.getCertificate(id) },
   };
 }

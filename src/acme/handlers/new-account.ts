@@ -18,6 +18,8 @@ export async function newAccount(ctx: JwsContext): Promise<void> {
   const req = parsePayload(NewAccountPayload, jws);
   let eabKid: string | undefined;
   const existing = await svc.ra.accounts.findByKey(profile, jws.key.thumbprint);
+  // §6.6: attempts to create an account count, whether or not they succeed (EAB guesses included).
+  if (!existing && !req.onlyReturnExisting) svc.ra.rateLimits.newAccounts.take(`${profile.name}\u0000${ctx.ip}`, profile.config.rateLimits.newAccounts);
   // §7.3.4: the binding is checked for a new account; an existing key is answered as §7.3.1 says.
   if (!existing && !req.onlyReturnExisting && req.externalAccountBinding !== undefined) {
     eabKid = await verifyExternalAccountBinding(req.externalAccountBinding, jws.key.jwk, requestUrl(ctx), async (kid) => {

@@ -15,6 +15,7 @@ const NewOrderPayload = z.object({
 export async function newOrder(ctx: KidContext): Promise<void> {
   const { svc, profile, links, jws, account } = ctx.state;
   const req = parsePayload(NewOrderPayload, jws);
+  svc.ra.rateLimits.newOrders.take(`${profile.name}\u0000${account.id}`, profile.config.rateLimits.newOrders);
   const { order } = await svc.ra.orders.newOrder(account, profile, {
     identifiers: req.identifiers,
     ...(req.notBefore !== undefined ? { notBefore: req.notBefore } : {}),
