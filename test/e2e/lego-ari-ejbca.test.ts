@@ -37,6 +37,7 @@ import { certIdOf } from '../helpers/cert-id.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { freePort, requireBinary } from '../helpers/gateway-process.js';
 import { certFacts, firstPem, opensslVerify, requireOpenssl, runOk, sharedFixture, type CertFacts, type ToolRun } from './support.js';
+import { ejbcaConnectorSection } from '../helpers/ejbca-connector.js';
 
 const LEGO = '/usr/bin/lego';
 const LEGO_TIMEOUT_MS = 40_000;
@@ -103,17 +104,7 @@ const ready = sharedFixture(async () => {
       // Retry-After 1 s on a challenge being validated: lego's polling starts from it.
       validation: { dnsResolver: dns.dnsAddress, http01Port, retryAfterSeconds: 1 },
       connectors: {
-        ejbca: {
-          type: 'ejbca-ws',
-          url: ejbca.url,
-          clientCert: await file('ra-admin.pem', ejbca.ca.admin.pem),
-          clientKey: await file('ra-admin.key', ejbca.ca.admin.keyPem),
-          caCert: await file('management-ca.pem', ejbca.ca.management.pem),
-          caName: ejbca.state.caName,
-          endEntityProfile: 'ACME_SERVER',
-          registration: { endEntityProfile: 'ACME_REGISTRATION' },
-          timeoutMs: 10_000,
-        },
+        ejbca: await ejbcaConnectorSection(ejbca, work),
       },
       profiles: { [PROFILE]: { connector: 'ejbca', template: 'SERVER', finalizeWait: '2s', challenges: ['http-01'] } },
       defaultProfile: PROFILE,

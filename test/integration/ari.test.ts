@@ -7,7 +7,7 @@
  * 5.4, so a renewal after revocation is driven here with the raw client.
  */
 import 'reflect-metadata'; // before @peculiar/x509, which needs a Reflect polyfill (tsyringe)
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
@@ -18,6 +18,7 @@ import { startEjbcaDouble, type EjbcaDouble } from '../fakes/ejbca-ws/server.js'
 import { certIdOf } from '../helpers/cert-id.js';
 import { generateAccountKey } from '../helpers/jws-client.js';
 import { Harness, b64u, expectJson, expectProblem, idOf, makeCsr, pemToDer, waitFor, type Actor, type AuthzJson, type Issued, type OrderJson } from './support.js';
+import { ejbcaConnectorSection } from '../helpers/ejbca-connector.js';
 
 const DAY_MS = 86_400_000;
 
@@ -162,25 +163,10 @@ describe('renewal information when an officer revokes in the EJBCA double', () =
   beforeAll(async () => {
     ejbca = await startEjbcaDouble({ clock });
     work = await mkdtemp(path.join(tmpdir(), 'acme-gw-ari-ejbca-'));
-    const file = async (name: string, text: string) => {
-      const p = path.join(work, name);
-      await writeFile(p, text, { mode: 0o600 });
-      return p;
-    };
     h = await Harness.start(
       {
         connectors: {
-          ejbca: {
-            type: 'ejbca-ws',
-            url: ejbca.url,
-            clientCert: await file('ra-admin.pem', ejbca.ca.admin.pem),
-            clientKey: await file('ra-admin.key', ejbca.ca.admin.keyPem),
-            caCert: await file('management-ca.pem', ejbca.ca.management.pem),
-            caName: ejbca.state.caName,
-            endEntityProfile: 'ACME_SERVER',
-            registration: { endEntityProfile: 'ACME_REGISTRATION' },
-            timeoutMs: 10_000,
-          },
+          ejbca: await ejbcaConnectorSection(ejbca, work),
         },
         profiles: { legacy: { connector: 'ejbca', template: 'SERVER', challenges: ['http-01'], registrationCacheTtl: '0s' } },
         defaultProfile: 'legacy',

@@ -5,7 +5,7 @@
  * it does not allow, a longer validity.max), naming `profiles.<name>.<key>`; a profile that fits
  * starts and serves.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { ConfigError } from '../../src/config/load.js';
 import { startEjbcaDouble, type EjbcaDouble } from '../fakes/ejbca-ws/server.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { memoryLogger } from '../helpers/memory-logger.js';
+import { ejbcaConnectorSection } from '../helpers/ejbca-connector.js';
 
 let ejbca: EjbcaDouble;
 let work: string;
@@ -26,22 +27,7 @@ beforeAll(async () => {
   ejbca.control.setCertificateProfile('SHORT', { id: 1_600_000_001, keyAlgorithms: ['RSA', 'ECDSA'], bitLengths: [3072, 4096], ecCurves: ['prime256v1'], encodedValidity: '90d' });
   ejbca.control.offerCertificateProfile('ACME_SERVER', 'SHORT');
   work = await mkdtemp(path.join(tmpdir(), 'acme-gw-ejbca-templates-'));
-  const file = async (name: string, text: string) => {
-    const p = path.join(work, name);
-    await writeFile(p, text, { mode: 0o600 });
-    return p;
-  };
-  connector = {
-    type: 'ejbca-ws',
-    url: ejbca.url,
-    clientCert: await file('ra-admin.pem', ejbca.ca.admin.pem),
-    clientKey: await file('ra-admin.key', ejbca.ca.admin.keyPem),
-    caCert: await file('management-ca.pem', ejbca.ca.management.pem),
-    caName: ejbca.state.caName,
-    endEntityProfile: 'ACME_SERVER',
-    registration: { endEntityProfile: 'ACME_REGISTRATION' },
-    timeoutMs: 10_000,
-  };
+  connector = await ejbcaConnectorSection(ejbca, work);
 });
 
 afterAll(async () => {

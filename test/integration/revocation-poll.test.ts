@@ -5,7 +5,7 @@
  * /health and /metrics show the rounds.
  */
 import 'reflect-metadata'; // before @peculiar/x509, which needs a Reflect polyfill (tsyringe)
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
@@ -16,6 +16,7 @@ import { startEjbcaDouble, type EjbcaDouble } from '../fakes/ejbca-ws/server.js'
 import { certIdOf } from '../helpers/cert-id.js';
 import { memoryLogger } from '../helpers/memory-logger.js';
 import { Harness, expectJson, idOf, waitFor } from './support.js';
+import { ejbcaConnectorSection } from '../helpers/ejbca-connector.js';
 
 interface RenewalInfoJson {
   suggestedWindow: { start: string; end: string };
@@ -50,25 +51,10 @@ describe('revocations by an officer in the EJBCA double, learned by status polli
   beforeAll(async () => {
     ejbca = await startEjbcaDouble({ clock });
     work = await mkdtemp(path.join(tmpdir(), 'acme-gw-poll-ejbca-'));
-    const file = async (name: string, text: string) => {
-      const p = path.join(work, name);
-      await writeFile(p, text, { mode: 0o600 });
-      return p;
-    };
     h = await Harness.start(
       {
         connectors: {
-          ejbca: {
-            type: 'ejbca-ws',
-            url: ejbca.url,
-            clientCert: await file('ra-admin.pem', ejbca.ca.admin.pem),
-            clientKey: await file('ra-admin.key', ejbca.ca.admin.keyPem),
-            caCert: await file('management-ca.pem', ejbca.ca.management.pem),
-            caName: ejbca.state.caName,
-            endEntityProfile: 'ACME_SERVER',
-            registration: { endEntityProfile: 'ACME_REGISTRATION' },
-            timeoutMs: 10_000,
-          },
+          ejbca: await ejbcaConnectorSection(ejbca, work),
         },
         profiles: { legacy: { connector: 'ejbca', template: 'SERVER', challenges: ['http-01'] } },
         defaultProfile: 'legacy',
