@@ -6,8 +6,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createSqlStore, type SqlStoreOptions } from '../../src/storage/sql/index.js';
 import {
@@ -25,8 +23,8 @@ import {
 } from '../../src/storage/store.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, addMs } from '../../src/lib/clock.js';
 import { T0, accountRecord, authzRecord, certificateRecord, eabKeyRecord, orderRecord } from '../helpers/records.js';
+import { dropPgSchema, freshPgSchema, PG_URL } from '../helpers/pg.js';
 
-const PG_URL = process.env.ACME_GATEWAY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 interface Subject {
   name: 'sqlite' | 'postgres';
@@ -48,18 +46,10 @@ const subjects: Subject[] = [
   {
     name: 'postgres',
     async prepare() {
-      const schema = `t_${randomBytes(8).toString('hex')}`;
+      const schema = freshPgSchema();
       return {
         options: { driver: 'postgres', url: PG_URL, poolSize: 4, schema },
-        async dispose() {
-          const client = new pg.Client({ connectionString: PG_URL });
-          await client.connect();
-          try {
-            await client.query(`drop schema if exists "${schema}" cascade`);
-          } finally {
-            await client.end();
-          }
-        },
+        dispose: () => dropPgSchema(schema),
       };
     },
   },

@@ -3,7 +3,6 @@
  * request lands on the other instance, so nonces, accounts, orders, validations and issuance must
  * all work across instances (nonces: src/acme/nonces-shared.ts). PostgreSQL missing → failure.
  */
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -11,15 +10,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import acme from 'acme-client';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChalltestsrv, type Challtestsrv } from '../fakes/challtestsrv.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { dropPgSchema, freshPgSchema, PG_URL } from '../helpers/pg.js';
 
-const PG_URL = process.env.ACME_GATEWAY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 describe('two instances on one PostgreSQL database', () => {
-  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const schema = freshPgSchema();
   let dataDir: string;
   let dns: Challtestsrv;
   let balancer: net.Server;
@@ -73,10 +71,7 @@ describe('two instances on one PostgreSQL database', () => {
     web.close();
     await dns?.stop();
     await rm(dataDir, { recursive: true, force: true });
-    const client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    await client.query(`drop schema if exists "${schema}" cascade`);
-    await client.end();
+    await dropPgSchema(schema);
   });
 
   it('issues and revokes through both instances, each answering part of the requests', async () => {

@@ -7,13 +7,11 @@
  * authorization and its order move on without sending the challenge POST again. PostgreSQL
  * missing → failure.
  */
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSqlStore } from '../../src/storage/sql/index.js';
 import type { ChallengeId } from '../../src/storage/store.js';
@@ -22,12 +20,12 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { AcmeHttpClient, generateAccountKey, type TestKey } from '../helpers/jws-client.js';
 import { memoryLogger, type LogLine } from '../helpers/memory-logger.js';
 import { idOf, keyAuthorization, waitFor, type AuthzJson, type ChallengeJson, type OrderJson } from './support.js';
+import { dropPgSchema, freshPgSchema, PG_URL } from '../helpers/pg.js';
 
-const PG_URL = process.env.ACME_GATEWAY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const NAME = 'resume.example.test';
 
 describe('a validation left in processing by a stopped instance', () => {
-  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const schema = freshPgSchema();
   let dataDir: string;
   let dns: Challtestsrv;
   let web: http.Server;
@@ -59,10 +57,7 @@ describe('a validation left in processing by a stopped instance', () => {
     web?.close();
     await dns?.stop();
     await rm(dataDir, { recursive: true, force: true });
-    const client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    await client.query(`drop schema if exists "${schema}" cascade`);
-    await client.end();
+    await dropPgSchema(schema);
   });
 
   function clientOf(gw: TestGateway, key: TestKey): AcmeHttpClient {

@@ -5,8 +5,6 @@
  * backend. One instance polls at a time under the job lease. Rounds are run by hand with runOnce()
  * on a TestClock and a real SQLite store; the race for the lease also on PostgreSQL.
  */
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DAY_MS, MINUTE_MS, TestClock, addMs } from '../../../src/lib/clock.js';
 import { RenewalInfoService, certId } from '../../../src/ra/ari.js';
@@ -19,6 +17,7 @@ import type { CertificateRecord, Store } from '../../../src/storage/store.js';
 import { memoryLogger } from '../../helpers/memory-logger.js';
 import { T0, accountRecord, certificateRecord, orderRecord } from '../../helpers/records.js';
 import { inertConnector, profileRuntime } from './helpers.js';
+import { dropPgSchema, freshPgSchema, PG_URL } from '../../helpers/pg.js';
 
 /** The backend: revocations an officer made, how long an answer takes, which serials fail. */
 class Backend implements RevocationStatusSource {
@@ -206,10 +205,9 @@ describe('RevocationPoller', () => {
 });
 
 describe('RevocationPoller instances racing on one PostgreSQL database', () => {
-  const PG_URL = process.env.ACME_GATEWAY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
   it('lets exactly one of them poll', async () => {
-    const schema = `t_${randomBytes(8).toString('hex')}`;
+    const schema = freshPgSchema();
     const stores = [await createSqlStore({ driver: 'postgres', url: PG_URL, poolSize: 2, schema })];
     stores.push(await createSqlStore({ driver: 'postgres', url: PG_URL, poolSize: 2, schema }));
     try {
@@ -237,13 +235,7 @@ describe('RevocationPoller instances racing on one PostgreSQL database', () => {
       expect(asked).toHaveLength(3);
     } finally {
       await Promise.all(stores.map((s) => s.close()));
-      const client = new pg.Client({ connectionString: PG_URL });
-      await client.connect();
-      try {
-        await client.query(`drop schema if exists "${schema}" cascade`);
-      } finally {
-        await client.end();
-      }
+      await dropPgSchema(schema);
     }
   });
 });
