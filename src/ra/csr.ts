@@ -2,10 +2,9 @@
  * Finalize's CSR checks (RFC 8555 §7.4): a valid PKCS#10 signature, a key type the profile allows,
  * and exactly the order's identifiers as names. Anything else is badCSR, naming what is wrong.
  */
-import { createPublicKey } from 'node:crypto';
 import { problem } from '../protocol/problem.js';
 import type { Identifier } from '../protocol/types.js';
-import { CsrError, keyTypeOf, readCsr } from '../sdk/csr.js';
+import { CsrError, readCsr } from '../sdk/csr.js';
 import { canonicalIp } from './identifiers.js';
 import { thumbprintOfJwk } from './thumbprint.js';
 
@@ -14,11 +13,6 @@ export interface CheckedCsr {
   keyType: string;
   /** The names the CSR asks for, normalised, sorted, de-duplicated. */
   identifiers: Identifier[];
-}
-
-/** "ec-p256", "rsa-2048", "ed25519", ...: the names profiles use in `csrKeyTypes`. */
-export function keyTypeOfSpki(spkiDer: Uint8Array): string {
-  return keyTypeOf(createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' }));
 }
 
 function sameSet(a: readonly Identifier[], b: readonly Identifier[]): boolean {
