@@ -125,7 +125,8 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
   const startedAt = clock.now();
 
   const instanceId = `gw-${randomId(random, 64)}`;
-  const accountUrl = (profile: string, id: string) => `${baseUrl()}/acme/${profile}/acct/${id}`;
+  // Every URL the gateway hands out comes from createLinks (src/acme/links.ts).
+  const linksOf = (profile: string) => createLinks(baseUrl(), profile);
   // Bound once the RA exists (it needs the issuance service); the issuance service reports refusals to it.
   const late: { registrations?: Registrations } = {};
   const issuance = new IssuanceService({
@@ -135,8 +136,8 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     log: log.child({ component: 'issuance' }),
     instanceId,
     profileFor: (order) => issuanceProfileFor(profiles, order),
-    orderUrl: (profile, id) => `${baseUrl()}/acme/${profile}/order/${id}`,
-    accountUrl,
+    orderUrl: (profile, id) => linksOf(profile).order(id),
+    accountUrl: (profile, id) => linksOf(profile).account(id),
     callTimeoutMs: CONNECTOR_CALL_TIMEOUT_MS,
     registrationOf: async (accountId) => (await store.getAccount(accountId as AccountId))?.registrationId ?? null,
     onUnauthorized: async (order) => {
@@ -165,7 +166,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     // process running it stopped, and the challenge is validated again (resumeStale).
     resumeAfterMs: 2 * config.validation.timeout,
     resumeIntervalMs: config.validation.timeout,
-    accountUri: (profile, id) => createLinks(baseUrl(), profile).account(id),
+    accountUri: (profile, id) => linksOf(profile).account(id),
   });
   const ra = createRa({ store, clock, random, log, validators, issuance, checkCaa: (input, signal) => checkCaa(net, input, signal) }, runner);
   late.registrations = ra.registrations;
@@ -269,7 +270,7 @@ export async function createGateway(config: Config, opts: GatewayOptions = {}): 
     app,
     caBundlePath,
     baseUrl,
-    directoryUrl: (profile = config.defaultProfile) => `${baseUrl()}/acme/${profile}/directory`,
+    directoryUrl: (profile = config.defaultProfile) => linksOf(profile).directory(),
     middleware: (prefix = '') => mountUnder(prefix, app),
     start: startBackground,
     async listen() {
