@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import { runEvery, type Periodic } from '../lib/periodic.js';
 import type { Store } from '../storage/store.js';
 import type { IssuanceService } from './service.js';
 
@@ -14,8 +15,7 @@ export interface ReconcilerOptions {
 }
 
 export class Reconciler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private job: Periodic | undefined;
   private stopped = false;
 
   constructor(
@@ -27,7 +27,8 @@ export class Reconciler {
   ) {}
 
   start(): void {
-    this.schedule();
+    if (this.job || this.stopped) return;
+    this.job = runEvery(this.opts.intervalMs, () => this.runOnce(), (err) => this.log.error({ err }, 'reconciler round failed'));
   }
 
   /** One pass over the due orders; returns how many were looked at. Exposed for tests. */
@@ -39,18 +40,6 @@ export class Reconciler {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.runOnce()
-        .then(() => undefined)
-        .catch((err: unknown) => this.log.error({ err }, 'reconciler round failed'))
-        .finally(() => this.schedule());
-    }, this.opts.intervalMs);
-    this.timer.unref();
+    await this.job?.stop();
   }
 }
